@@ -1,0 +1,102 @@
+"""Distributions of the training noise level t.
+
+Each returns times t of shape (batch,) inside the schedule's [t_min, t_max].
+
+- `UniformTime`: t ~ U(t_min, t_max) (Song et al. 2021).
+- `LogNormalSigma`: log σ̃ ~ N(P_mean, P_std²) with σ̃ = σ/α, mapped to t by the
+  schedule's inverse log-SNR (Karras et al. 2022, Sec. 5), so it works for
+  every schedule.
+- `DiscreteTimes`: t = k/N·t_max for k uniform in {1, …, N} (Ho et al. 2020).
+"""
+
+import keras
+from keras import ops
+
+from keras_score.registry import resolve
+
+
+@keras.saving.register_keras_serializable(package="keras_score")
+class NoiseLevelDistribution:
+    """Base class: `sample(batch_size, schedule, seed)` returns t of shape (batch_size,)."""
+
+    name = None
+
+    def sample(self, batch_size, schedule, seed=None):
+        raise NotImplementedError
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+@keras.saving.register_keras_serializable(package="keras_score")
+class UniformTime(NoiseLevelDistribution):
+    """t ~ U(t_min, t_max) of the schedule."""
+
+    name = "uniform"
+
+    def sample(self, batch_size, schedule, seed=None):
+        return keras.random.uniform(
+            (batch_size,), minval=schedule.t_min, maxval=schedule.t_max, seed=seed
+        )
+
+
+@keras.saving.register_keras_serializable(package="keras_score")
+class LogNormalSigma(NoiseLevelDistribution):
+    """log(σ/α) ~ N(mean, std²) (EDM's P_mean = −1.2, P_std = 1.2), clipped to the schedule.
+
+    Args:
+        mean: P_mean.
+        std: P_std.
+    """
+
+    name = "log_normal"
+
+    def __init__(self, mean=-1.2, std=1.2):
+        if not std > 0:
+            raise ValueError(f"`std` must be positive; received std={std}.")
+        self.mean = float(mean)
+        self.std = float(std)
+
+    def sample(self, batch_size, schedule, seed=None):
+        log_sigma = self.mean + self.std * keras.random.normal((batch_size,), seed=seed)
+        t = schedule.t_from_log_snr(-2.0 * log_sigma)
+        return ops.clip(t, schedule.t_min, schedule.t_max)
+
+    def get_config(self):
+        return {"mean": self.mean, "std": self.std}
+
+
+@keras.saving.register_keras_serializable(package="keras_score")
+class DiscreteTimes(NoiseLevelDistribution):
+    """t = k/N·t_max with k uniform in {1, …, N}, clipped below at t_min (DDPM).
+
+    Args:
+        num_steps: N, the number of discrete noise levels.
+    """
+
+    name = "discrete"
+
+    def __init__(self, num_steps=1000):
+        if int(num_steps) < 1:
+            raise ValueError(f"`num_steps` must be a positive integer; received {num_steps}.")
+        self.num_steps = int(num_steps)
+
+    def sample(self, batch_size, schedule, seed=None):
+        k = keras.random.randint((batch_size,), 1, self.num_steps + 1, seed=seed)
+        t = ops.cast(k, keras.config.floatx()) * (schedule.t_max / self.num_steps)
+        return ops.maximum(t, schedule.t_min)
+
+    def get_config(self):
+        return {"num_steps": self.num_steps}
+
+
+_DISTRIBUTIONS = {cls.name: cls for cls in (UniformTime, LogNormalSigma, DiscreteTimes)}
+
+
+def get(identifier):
+    """Returns a `NoiseLevelDistribution` from a name ("uniform", "log_normal", "discrete"), config or instance."""
+    return resolve(identifier, _DISTRIBUTIONS, NoiseLevelDistribution, "noise_distribution")
