@@ -38,6 +38,8 @@ class ScoreModel(keras.Model):
         normalize: standardise each feature with statistics fitted to the
             training data at the first `fit` (stored with the model).
         seed: seed of the training noise.
+        feature_names: optional names of the data's features (table columns),
+            saved with the model.
 
     Example:
     ```python
@@ -61,6 +63,7 @@ class ScoreModel(keras.Model):
         noise_distribution="log_normal",
         normalize=True,
         seed=None,
+        feature_names=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
@@ -74,6 +77,7 @@ class ScoreModel(keras.Model):
         self.noise_distribution = noise_levels.get(noise_distribution)
         self.normalize = bool(normalize)
         self.seed = seed
+        self.feature_names = None if feature_names is None else [str(n) for n in feature_names]
         self.normalizer = Standardization(name="normalizer")
         self.seed_generator = keras.random.SeedGenerator(seed, name="training_noise")
         self.data_shape = None
@@ -221,6 +225,7 @@ class ScoreModel(keras.Model):
                 "noise_distribution": keras.saving.serialize_keras_object(self.noise_distribution),
                 "normalize": self.normalize,
                 "seed": self.seed,
+                "feature_names": self.feature_names,
             }
         )
         return config
