@@ -35,7 +35,17 @@ def sliced_wasserstein_distance(x, y, num_projections=256, seed=0):
         raise ValueError("`x` and `y` must each hold at least one sample.")
     theta = np.random.default_rng(seed).standard_normal((x.shape[1], num_projections))
     theta /= np.linalg.norm(theta, axis=0, keepdims=True)
-    levels = (np.arange(max(len(x), len(y))) + 0.5) / max(len(x), len(y))
-    qx = np.quantile(x @ theta, levels, axis=0)
-    qy = np.quantile(y @ theta, levels, axis=0)
+    size = max(len(x), len(y))
+    qx, qy = _quantiles(x @ theta, size), _quantiles(y @ theta, size)
     return float(np.sqrt(np.mean((qx - qy) ** 2)))
+
+
+def _quantiles(projections, size):
+    """Column quantiles at levels (i + ½)/size, by interpolating the sorted columns."""
+    ordered = np.sort(projections, axis=0)
+    n = len(ordered)
+    if n == size:
+        return ordered
+    levels = (np.arange(size) + 0.5) / size
+    positions = (np.arange(n) + 0.5) / n
+    return np.stack([np.interp(levels, positions, column) for column in ordered.T], axis=1)

@@ -17,7 +17,8 @@ def noisy_batch(schedule, seed=0):
     t = np.linspace(schedule.t_min + 0.01 * schedule.t_max, 0.9 * schedule.t_max, 6).astype("float32")
     alpha = to_numpy(schedule.alpha(t))[:, None].astype("float32")
     sigma = to_numpy(schedule.sigma(t))[:, None].astype("float32")
-    return x0, noise, alpha * x0 + sigma * noise, alpha, sigma
+    arrays = (x0, noise, alpha * x0 + sigma * noise, alpha, sigma)
+    return tuple(keras.ops.convert_to_tensor(a) for a in arrays)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -27,7 +28,7 @@ def test_target_to_denoiser_round_trip(name, schedule):
     x0, noise, x, alpha, sigma = noisy_batch(schedule)
     target = p.target(x0, noise, x, alpha, sigma)
     # The exact target fed through D = c_skip·x + c_out·F gives back x₀.
-    np.testing.assert_allclose(to_numpy(p.denoise(x, target, alpha, sigma)), x0, rtol=1e-3, atol=2e-3)
+    np.testing.assert_allclose(to_numpy(p.denoise(x, target, alpha, sigma)), to_numpy(x0), rtol=1e-3, atol=2e-3)
     # The closed-form target equals the generic (x₀ − c_skip·x)/c_out.
     generic = parameterization.Parameterization.target(p, x0, noise, x, alpha, sigma)
     np.testing.assert_allclose(to_numpy(target), to_numpy(generic), rtol=1e-3, atol=2e-3 * np.abs(to_numpy(target)).max())
@@ -36,24 +37,26 @@ def test_target_to_denoiser_round_trip(name, schedule):
 def test_edm_coefficients_match_karras_table_1():
     p = parameterization.EDMPreconditioning(sigma_data=0.5)
     sigma = np.array([0.01, 0.5, 3.0, 80.0], "float32")
-    one = np.ones_like(sigma)
-    c_skip, c_out = (to_numpy(c) for c in p.coefficients(one, sigma))
+    one = keras.ops.ones_like(sigma)
+    sigma_t = keras.ops.convert_to_tensor(sigma)
+    c_skip, c_out = (to_numpy(c) for c in p.coefficients(one, sigma_t))
     np.testing.assert_allclose(c_skip, 0.25 / (sigma**2 + 0.25), rtol=1e-5)
     np.testing.assert_allclose(c_out, sigma * 0.5 / np.sqrt(sigma**2 + 0.25), rtol=1e-5)
-    np.testing.assert_allclose(to_numpy(p.c_in(one, sigma)), 1 / np.sqrt(sigma**2 + 0.25), rtol=1e-5)
-    np.testing.assert_allclose(to_numpy(p.c_noise(one, sigma)), 0.25 * np.log(sigma), rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(p.c_in(one, sigma_t)), 1 / np.sqrt(sigma**2 + 0.25), rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(p.c_noise(one, sigma_t)), 0.25 * np.log(sigma), rtol=1e-5)
 
 
 @pytest.mark.parametrize("schedule", ALL_SCHEDULES, ids=schedule_id)
 def test_weightings_reduce_to_the_known_losses(schedule):
-    _, _, _, alpha, sigma = noisy_batch(schedule)
+    _, _, _, alpha_t, sigma_t = noisy_batch(schedule)
     t = np.linspace(schedule.t_min + 0.01 * schedule.t_max, 0.9 * schedule.t_max, 6).astype("float32")
+    alpha, sigma = to_numpy(alpha_t), to_numpy(sigma_t)
     snr = (alpha**2 / sigma**2)[:, 0]
     # SNR weighting on the ε-parameterization is DDPM's plain ε-MSE: λ·c_out² = 1.
-    _, c_out = parameterization.EpsilonPrediction().coefficients(alpha, sigma)
+    _, c_out = parameterization.EpsilonPrediction().coefficients(alpha_t, sigma_t)
     np.testing.assert_allclose(to_numpy(weighting.get("snr")(t, schedule, 1.0)) * to_numpy(c_out)[:, 0] ** 2, 1.0, rtol=2e-3)
     # EDM weighting with EDM preconditioning gives unit weight on F (Karras et al. 2022, Sec. 5).
-    _, c_out = parameterization.EDMPreconditioning(sigma_data=0.5).coefficients(alpha, sigma)
+    _, c_out = parameterization.EDMPreconditioning(sigma_data=0.5).coefficients(alpha_t, sigma_t)
     np.testing.assert_allclose(to_numpy(weighting.get("edm")(t, schedule, 0.5)) * to_numpy(c_out)[:, 0] ** 2, 1.0, rtol=2e-3)
     # Likelihood weighting is g² on the score error: λ = g²·α²/σ⁴.
     g2 = to_numpy(schedule.diffusion_squared(t))

@@ -1,0 +1,128 @@
+"""Samplers driven by the exact score of a Gaussian mixture."""
+
+import keras
+import numpy as np
+import pytest
+from conftest import to_numpy
+
+from keras_score import samplers, schedules
+from keras_score.datasets import GaussianMixture
+from keras_score.metrics import sliced_wasserstein_distance
+
+MIXTURE = GaussianMixture.ring(num_components=8, radius=4.0, std=0.5, weights=np.arange(1.0, 9.0))
+
+
+def exact_denoiser(schedule, mixture=MIXTURE):
+    return lambda x, t: mixture.denoise(x, t, schedule)
+
+
+def draw(sampler, schedule, n=3000, steps=32, seed=0, grid="karras"):
+    prior = samplers.initial_noise(n, (2,), seed) * float(to_numpy(schedule.sigma(schedule.t_max)))
+    return to_numpy(sampler.sample(exact_denoiser(schedule), prior, schedule, steps=steps, time_grid=grid, seed=seed))
+
+
+def assert_matches_mixture(x, mixture=MIXTURE):
+    """Component weights, per-component means and spreads, and SW distance against the exact mixture."""
+    probs = to_numpy(mixture.posterior_probs(keras.ops.convert_to_tensor(x.astype("float32"))))
+    labels = np.argmax(probs, axis=1)
+    frequencies = np.bincount(labels, minlength=mixture.num_components) / len(x)
+    # Weights (1..8)/36: losing them puts some component off by more than 0.025.
+    np.testing.assert_allclose(frequencies, mixture.weights, atol=0.025)
+    for k in range(mixture.num_components):
+        members = x[labels == k]
+        np.testing.assert_allclose(members.mean(0), mixture.means[k], atol=0.1)
+        np.testing.assert_allclose(members.std(0), np.sqrt(np.diag(mixture.covariances[k])), rtol=0.15)
+    truth = mixture.sample(len(x), seed=1)
+    floor = sliced_wasserstein_distance(truth, mixture.sample(len(x), seed=2))
+    distance = sliced_wasserstein_distance(x, truth)
+    assert distance < 2.5 * floor, (distance, floor)
+
+
+@pytest.mark.parametrize(
+    "sampler, schedule, steps",
+    [
+        (samplers.Heun(), schedules.EDMSchedule(), 32),
+        (samplers.Heun(), schedules.VPSchedule(), 32),
+        (samplers.EulerMaruyama(), schedules.VPSchedule(), 400),
+        (samplers.EulerMaruyama(), schedules.VESchedule(sigma_min=0.01, sigma_max=20.0), 1000),
+    ],
+    ids=["heun-edm", "heun-vp", "em-vp", "em-ve"],
+)
+def test_exact_score_reproduces_the_mixture(sampler, schedule, steps):
+    x = draw(sampler, schedule, steps=steps, grid="karras" if not sampler.stochastic else "uniform")
+    assert_matches_mixture(x)
+
+
+def test_mixture_check_rejects_wrong_weights():
+    equal_weights = GaussianMixture.ring(num_components=8, radius=4.0, std=0.5).sample(3000, seed=3)
+    with pytest.raises(AssertionError):
+        assert_matches_mixture(equal_weights)
+
+
+def test_heun_is_second_order_on_the_probability_flow():
+    schedule = schedules.EDMSchedule()
+    reference = draw(samplers.Heun(), schedule, n=64, steps=256)
+    errors = [np.abs(draw(samplers.Heun(), schedule, n=64, steps=s) - reference).mean() for s in (16, 32)]
+    euler = [np.abs(draw(samplers.Euler(), schedule, n=64, steps=s) - reference).mean() for s in (64, 128)]
+    assert 2.5 < errors[0] / errors[1] < 6, errors  # ≈ 4 for order 2
+    assert 1.5 < euler[0] / euler[1] < 2.6, euler  # ≈ 2 for order 1
+
+
+def test_same_seed_same_samples_and_batch_independence():
+    schedule = schedules.EDMSchedule()
+    a = draw(samplers.EulerMaruyama(), schedule, n=50, steps=20, seed=7)
+    b = draw(samplers.EulerMaruyama(), schedule, n=50, steps=20, seed=7)
+    np.testing.assert_array_equal(a, b)
+    assert np.abs(a - draw(samplers.EulerMaruyama(), schedule, n=50, steps=20, seed=8)).max() > 0.1
+    # Deterministic sampler: sample i depends only on (seed, i).
+    np.testing.assert_allclose(
+        draw(samplers.Heun(), schedule, n=5, steps=10)[:5], draw(samplers.Heun(), schedule, n=12, steps=10)[:5], atol=1e-4
+    )
+
+
+def test_trajectory():
+    schedule = schedules.VPSchedule()
+    prior = samplers.initial_noise(16, (2,), 0)
+    x, trajectory = samplers.Heun().sample(
+        exact_denoiser(schedule), prior, schedule, steps=6, return_trajectory=True
+    )
+    trajectory = to_numpy(trajectory)
+    assert trajectory.shape == (7, 16, 2)
+    np.testing.assert_allclose(trajectory[0], prior, rtol=1e-6)
+    np.testing.assert_allclose(trajectory[-1], to_numpy(x), rtol=1e-6)
+
+
+@pytest.mark.parametrize("schedule", [schedules.EDMSchedule(), schedules.VPSchedule(), schedules.VESchedule()], ids=str)
+@pytest.mark.parametrize("spacing", ["uniform", "karras", "log_snr"])
+def test_time_grids(schedule, spacing):
+    times = samplers.time_grid(schedule, 10, spacing)
+    zero_end = samplers.time_grids.ends_at_zero(schedule)
+    assert len(times) == 11 and times[0] == pytest.approx(schedule.t_max)
+    assert np.all(np.diff(times) < 0)
+    assert times[-1] == (0.0 if zero_end else pytest.approx(schedule.t_min))
+    if spacing == "log_snr":
+        lam = to_numpy(schedule.log_snr(times[: 10 if zero_end else 11]))
+        np.testing.assert_allclose(np.diff(lam), np.diff(lam)[0], rtol=2e-3)
+    if spacing == "karras" and isinstance(schedule, schedules.EDMSchedule):
+        i = np.arange(10) / 9
+        expected = (80 ** (1 / 7) + i * (0.002 ** (1 / 7) - 80 ** (1 / 7))) ** 7
+        np.testing.assert_allclose(times[:10], expected, rtol=1e-4)
+
+
+def test_sampler_errors():
+    schedule = schedules.EDMSchedule()
+    with pytest.raises(ValueError, match="Unknown sampler 'nope'.*heun"):
+        samplers.get("nope")
+    with pytest.raises(ValueError, match="`steps` must be an integer >= 1"):
+        samplers.Heun().sample(exact_denoiser(schedule), np.zeros((2, 2)), schedule, steps=0)
+    with pytest.raises(ValueError, match="strictly decreasing"):
+        samplers.Heun().sample(exact_denoiser(schedule), np.zeros((2, 2)), schedule, time_grid=[1.0, 2.0, 0.0])
+    with pytest.raises(ValueError, match="Unknown time grid"):
+        samplers.time_grid(schedule, 4, "cosine")
+
+
+def test_score_function_adapter():
+    schedule = schedules.VPSchedule()
+    x = keras.ops.convert_to_tensor(MIXTURE.sample(8, seed=0))
+    denoise = samplers.denoiser_from_score(lambda x, t: MIXTURE.score(x, t, schedule), schedule)
+    np.testing.assert_allclose(to_numpy(denoise(x, 0.3)), to_numpy(MIXTURE.denoise(x, 0.3, schedule)), rtol=1e-4, atol=1e-4)
