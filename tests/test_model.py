@@ -56,7 +56,7 @@ def test_training_approaches_the_exact_denoiser(trained):
     before, after = denoiser_error(untrained), denoiser_error(model)
     # Summed over t; at large t both are near the posterior mean 0 and the gap is small.
     assert after.sum() < 0.25 * before.sum(), (before, after)
-    assert np.all(after <= before), (before, after)
+    assert np.all(after[:4] < 0.5 * before[:4]), (before, after)
 
 
 def test_score_is_consistent_with_the_denoiser(trained):
@@ -74,7 +74,8 @@ def test_generate_in_data_units_and_reproducible(trained):
     # Trained samples lie on the ring of radius 4 (data units, not standardised).
     radius = np.linalg.norm(samples, axis=1)
     assert abs(np.median(radius) - 4.0) < 0.4
-    np.testing.assert_array_equal(samples[:50], model.generate(50, steps=24, seed=1))
+    np.testing.assert_array_equal(samples, model.generate(2000, steps=24, seed=1))
+    np.testing.assert_allclose(samples[:50], model.generate(50, steps=24, seed=1), atol=1e-5)
     np.testing.assert_allclose(samples[:30], model.generate(30, steps=24, seed=1, batch_size=7), atol=1e-5)
     stochastic = model.generate(20, sampler="euler_maruyama", steps=50, seed=2)
     np.testing.assert_array_equal(stochastic, model.generate(20, sampler="euler_maruyama", steps=50, seed=2))

@@ -40,7 +40,7 @@ def compile_function(fn, variables=()):
     if backend == "tensorflow":
         import tensorflow as tf
 
-        return tf.function(fn, reduce_retracing=True)
+        return tf.function(fn)
     if backend == "torch":
         import torch
 

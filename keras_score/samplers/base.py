@@ -81,8 +81,13 @@ class Sampler:
         """Number of denoiser calls of a `steps`-step run."""
         return steps
 
-    def initial_state(self, x):
-        """Tensors carried from step to step (a tuple; empty by default)."""
+    def initial_state(self, x, times):
+        """Tensors carried from step to step (a tuple; empty by default).
+
+        Args:
+            x: the initial state.
+            times: the whole time grid, shape (N + 1,).
+        """
         return ()
 
     def step(self, denoise, schedule, x, t_cur, t_next, state, noise, final):
@@ -161,7 +166,7 @@ class Sampler:
             if return_trajectory:
                 trajectory = ops.zeros((num_steps + 1,) + tuple(x.shape), dtype=x.dtype)
                 trajectory = ops.slice_update(trajectory, (0,) * (len(x.shape) + 1), x[None])
-            carry = (x, self.initial_state(x), trajectory)
+            carry = (x, self.initial_state(x, times), trajectory)
             carry = ops.fori_loop(
                 0, num_steps - 1, lambda i, c: advance(i, *c, final=None), carry
             )
