@@ -12,11 +12,11 @@ Each returns times t of shape (batch,) inside the schedule's [t_min, t_max].
 import keras
 from keras import ops
 
-from keras_score.registry import resolve
+from keras_score.registry import Configurable, resolve
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
-class NoiseLevelDistribution:
+class NoiseLevelDistribution(Configurable):
     """Base class: `sample(batch_size, schedule, seed)` returns t of shape (batch_size,)."""
 
     name = None
@@ -24,12 +24,7 @@ class NoiseLevelDistribution:
     def sample(self, batch_size, schedule, seed=None):
         raise NotImplementedError
 
-    def get_config(self):
-        return {}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="keras_score")

@@ -23,11 +23,11 @@ Karras et al. 2022, Table 1, extended to α ≠ 1).
 import keras
 from keras import ops
 
-from keras_score.registry import resolve
+from keras_score.registry import Configurable, resolve
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
-class Parameterization:
+class Parameterization(Configurable):
     """Base class: maps network outputs to the denoiser and back.
 
     Args:
@@ -65,9 +65,6 @@ class Parameterization:
     def get_config(self):
         return {"sigma_data": self.sigma_data}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="keras_score")

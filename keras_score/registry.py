@@ -38,3 +38,18 @@ def resolve(identifier, registry, base_class, argument, **kwargs):
         f"`{argument}` must be a name in {sorted(registry)}, a config dict or a "
         f"{base_class.__name__}; received {identifier!r}."
     )
+
+
+class Configurable:
+    """Mixin for the library's plain (non-layer) objects: config = constructor arguments.
+
+    Subclasses whose constructor takes arguments override `get_config` to
+    return them; `from_config` passes the config back to the constructor.
+    """
+
+    def get_config(self):
+        return {}
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

@@ -14,7 +14,7 @@ import math
 import keras
 from keras import ops
 
-from keras_score.registry import resolve
+from keras_score.registry import Configurable, resolve
 
 _PACKAGE = "keras_score"
 
@@ -24,7 +24,7 @@ def _as_tensor(t):
 
 
 @keras.saving.register_keras_serializable(package=_PACKAGE)
-class NoiseSchedule:
+class NoiseSchedule(Configurable):
     """Base class: α(t) and σ(t) on t ∈ [t_min, t_max] and what follows.
 
     Subclasses implement `log_alpha`, `sigma`, their time derivatives
@@ -81,9 +81,6 @@ class NoiseSchedule:
     def get_config(self):
         return {"t_min": self.t_min, "t_max": self.t_max}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())

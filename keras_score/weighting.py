@@ -17,11 +17,11 @@ is λ(t) = λ_s(t)·α²/σ⁴ here. With c_out² folded in (see
 import keras
 from keras import ops
 
-from keras_score.registry import resolve
+from keras_score.registry import Configurable, resolve
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
-class Weighting:
+class Weighting(Configurable):
     """Base class: `weighting(t, schedule, sigma_data)` returns λ(t) on the denoiser error."""
 
     name = None
@@ -29,12 +29,7 @@ class Weighting:
     def __call__(self, t, schedule, sigma_data):
         raise NotImplementedError
 
-    def get_config(self):
-        return {}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 def _snr(t, schedule):

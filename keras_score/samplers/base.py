@@ -12,6 +12,7 @@ import numpy as np
 from keras import ops
 
 from keras_score import backend
+from keras_score.registry import Configurable
 from keras_score.samplers import time_grids
 from keras_score.sde import expand_to
 
@@ -60,7 +61,7 @@ def initial_noise(num_samples, shape, seed):
     return np.stack(rows).astype("float32") if rows else np.zeros((0, *shape), "float32")
 
 
-class Sampler:
+class Sampler(Configurable):
     """Base class of samplers.
 
     Subclasses implement `step` (and `initial_state` when they carry
@@ -175,9 +176,4 @@ class Sampler:
 
         return backend.compile_function(run, variables)
 
-    def get_config(self):
-        return {}
 
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
