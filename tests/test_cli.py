@@ -1,0 +1,259 @@
+"""Tests for the `keras-score` command line and the table reading/writing helpers.
+
+`main([...])` runs in-process with tiny networks and a handful of steps; one
+test runs the real `python -m keras_score.cli` to check the exit status.
+"""
+
+import csv
+import os
+import re
+import subprocess
+import sys
+import zipfile
+
+import keras
+import numpy as np
+import pytest
+
+from keras_score import io as table_io
+from keras_score.cli import main
+
+TINY = ["--steps", "3", "--batch-size", "32", "--hidden-units", "8", "--blocks", "1"]
+COLUMNS = ["height", "weight"]
+
+
+def _write_csv(path, rows, header=None):
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        if header:
+            writer.writerow(header)
+        writer.writerows(rows)
+    return str(path)
+
+
+def _train_data(n=64):
+    rng = np.random.default_rng(0)
+    return np.column_stack([rng.normal(170.0, 10.0, n), rng.normal(70.0, 5.0, n)]).astype(np.float32)
+
+
+def _run_error(capsys, argv, *fragments):
+    """Runs `main(argv)`, expects exit status 2 and one `error:` line naming every fragment."""
+    status = main(argv)
+    err = capsys.readouterr().err.strip()
+    assert status == 2, err
+    assert err.startswith("error: "), err
+    assert len(err.splitlines()) == 1, err
+    for fragment in fragments:
+        assert fragment in err, (fragment, err)
+    return err
+
+
+def _only(folder, *names):
+    """Asserts that `folder` holds exactly the files `names` (no partial or temporary outputs)."""
+    assert sorted(os.listdir(folder)) == sorted(names)
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained by `keras-score train` on a CSV with a header."""
+    folder = tmp_path_factory.mktemp("trained")
+    data = _train_data()
+    data_path = _write_csv(folder / "train.csv", data.tolist(), header=COLUMNS)
+    model_path = str(folder / "model.keras")
+    assert main(["train", data_path, "--out", model_path, *TINY]) == 0
+    return model_path, data
+
+
+def test_train_csv_with_header_then_sample_csv_and_npy(trained, tmp_path, capsys):
+    model_path, data = trained
+    out = tmp_path / "samples.csv"
+    assert main(["sample", model_path, "-n", "50", "--out", str(out), "--steps", "8"]) == 0
+    assert "wrote 50 samples" in capsys.readouterr().out
+    with open(out) as f:
+        assert f.readline().strip() == ",".join(COLUMNS)
+    samples, columns = table_io.read_table(out)
+    assert columns == COLUMNS
+    assert samples.shape == (50, 2)
+    assert np.all(np.isfinite(samples))
+    low, high = data.min(axis=0), data.max(axis=0)
+    span = high - low
+    assert np.all(samples > low - 2 * span) and np.all(samples < high + 2 * span)
+    # Heun is deterministic and sample i depends only on (seed, i): the NPY rows match the CSV's first rows.
+    assert main(["sample", model_path, "-n", "7", "--out", str(tmp_path / "s.npy"), "--steps", "8"]) == 0
+    np.testing.assert_allclose(np.load(tmp_path / "s.npy"), samples[:7], rtol=1e-4, atol=1e-4)
+    _only(tmp_path, "samples.csv", "s.npy")
+
+
+def test_train_npz_saves_default_column_names(tmp_path, capsys):
+    np.savez(tmp_path / "data.npz", x=_train_data(40), labels=np.arange(40))
+    model_path = tmp_path / "model.keras"
+    assert main(["train", str(tmp_path / "data.npz"), "--out", str(model_path), "--steps", "1", *TINY[2:]]) == 0
+    out = capsys.readouterr().out
+    assert "40 rows x 2 columns" in out and "final loss" in out
+    model = keras.models.load_model(model_path)
+    assert model.feature_names == ["x0", "x1"]
+    _only(tmp_path, "data.npz", "model.keras")
+
+
+def test_read_table_npy_and_npz_variants(tmp_path):
+    data = _train_data(5)
+    np.save(tmp_path / "two.npy", data.astype(np.float64))
+    np.save(tmp_path / "one.npy", data[:, 0])
+    np.savez(tmp_path / "named.npz", data=data, other=data)
+    np.savez(tmp_path / "single.npz", points=data)
+    table, columns = table_io.read_table(tmp_path / "two.npy")
+    assert table.dtype == np.float32 and columns == ["x0", "x1"]
+    np.testing.assert_allclose(table, data)
+    table, columns = table_io.read_table(tmp_path / "one.npy")
+    assert table.shape == (5, 1) and columns == ["x0"]
+    for name in ("named.npz", "single.npz"):
+        np.testing.assert_allclose(table_io.read_table(tmp_path / name)[0], data)
+
+
+def test_read_csv_without_header_and_blank_lines(tmp_path):
+    path = tmp_path / "plain.csv"
+    path.write_text("1,2.5\n\n-3,4e2\n")
+    table, columns = table_io.read_table(path)
+    assert columns == ["x0", "x1"]
+    np.testing.assert_allclose(table, [[1.0, 2.5], [-3.0, 400.0]])
+
+
+def test_write_table_round_trip_and_atomicity(tmp_path):
+    data = _train_data(4)
+    table_io.write_table(tmp_path / "t.csv", data, ["a,b", "c"])
+    table, columns = table_io.read_table(tmp_path / "t.csv")
+    assert columns == ["a,b", "c"]
+    np.testing.assert_array_equal(table, data)
+    with pytest.raises(RuntimeError):
+        with table_io.atomic_path(tmp_path / "never.csv") as tmp:
+            open(tmp, "w").write("partial")
+            raise RuntimeError("writer failed")
+    _only(tmp_path, "t.csv")
+
+
+def test_demo_quick(tmp_path, capsys):
+    out_dir = tmp_path / "demo"
+    assert main(["demo", "--quick", "--out-dir", str(out_dir), "--rows", "500"]) == 0
+    out = capsys.readouterr().out
+    match = re.search(r"sliced Wasserstein\(samples, held-out\) = ([\d.]+) \| .* = ([\d.]+)", out)
+    assert match, out
+    assert all(np.isfinite(float(value)) for value in match.groups())
+    _only(out_dir, "model.keras", "samples.csv", "demo.png")
+    assert (out_dir / "demo.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    samples, columns = table_io.read_table(out_dir / "samples.csv")
+    assert samples.shape == (100, 2) and columns == ["x0", "x1"]
+
+
+# Errors: one `error:` line, exit status 2, and no output file.
+
+
+def test_error_missing_data_file(tmp_path, capsys):
+    _run_error(capsys, ["train", str(tmp_path / "nope.csv"), "--out", str(tmp_path / "m.keras")], "does not exist")
+    _only(tmp_path)
+
+
+@pytest.mark.parametrize(
+    "name, content, fragments",
+    [
+        ("data.txt", "1,2\n", ["unsupported extension", ".csv, .npy, .npz"]),
+        ("empty.csv", "", ["is empty"]),
+        ("header_only.csv", "a,b\n", ["no data rows"]),
+        ("text.csv", "a,b\n1,2\n3,abc\n", ["non-numeric value 'abc'", "column 'b'", "row 2"]),
+        ("ragged.csv", "1,2\n3\n", ["row 2", "1 field; expected 2"]),
+        (
+            "nan.csv",
+            "a,b\n1,nan\n2,3\ninf,-inf\n4,5\n",
+            ["2 rows contain NaN or Inf", "row 1 ('b')", "row 3 ('a', 'b')"],
+        ),
+        ("binary.npy", "not numpy", ["not a readable NPY file"]),
+    ],
+)
+def test_error_bad_data_file(tmp_path, capsys, name, content, fragments):
+    (tmp_path / name).write_text(content)
+    _run_error(capsys, ["train", str(tmp_path / name), "--out", str(tmp_path / "m.keras"), *TINY], *fragments)
+    _only(tmp_path, name)
+
+
+@pytest.mark.parametrize(
+    "arrays, fragments",
+    [
+        ({"a": np.zeros((3, 2)), "b": np.zeros((3, 2))}, ["'a', 'b'", "'x' or 'data'"]),
+        ({"x": np.array(["p", "q"])}, ["expected a numeric array"]),
+        ({"x": np.zeros((0, 2))}, ["at least one row"]),
+        ({"x": np.zeros((2, 2, 2))}, ["1-D or 2-D"]),
+    ],
+)
+def test_error_bad_npz(tmp_path, capsys, arrays, fragments):
+    np.savez(tmp_path / "data.npz", **arrays)
+    _run_error(capsys, ["train", str(tmp_path / "data.npz"), "--out", str(tmp_path / "m.keras")], *fragments)
+    _only(tmp_path, "data.npz")
+
+
+def test_error_unsupported_out_extensions(trained, tmp_path, capsys):
+    data_path = _write_csv(tmp_path / "d.csv", _train_data(8).tolist())
+    _run_error(capsys, ["train", data_path, "--out", str(tmp_path / "m.h5")], "--out", ".keras")
+    _run_error(capsys, ["sample", trained[0], "-n", "3", "--out", str(tmp_path / "s.json")], "--out", ".csv, .npy")
+    _run_error(capsys, ["train", data_path, "--out", str(tmp_path / "no_dir" / "m.keras")], "does not exist")
+    _only(tmp_path, "d.csv")
+
+
+@pytest.mark.parametrize("value", ["0", "-5", "two"])
+def test_error_non_positive_num_samples(trained, tmp_path, capsys, value):
+    _run_error(
+        capsys,
+        ["sample", trained[0], "-n", value, "--out", str(tmp_path / "s.csv")],
+        "-n/--num-samples",
+        "positive integer",
+    )
+    _only(tmp_path)
+
+
+def test_error_bad_options(trained, tmp_path, capsys):
+    sample = ["sample", trained[0], "-n", "3", "--out", str(tmp_path / "s.csv")]
+    demo = ["demo", "--out-dir", str(tmp_path / "d")]
+    _run_error(capsys, [*sample, "--sampler", "rk4"], "--sampler", "invalid choice: 'rk4'", "heun")
+    _run_error(capsys, [*demo, "--data", "nope"], "--data", "invalid choice: 'nope'", "mixture")
+    _run_error(capsys, [*demo, "--data", "wine", "--rows", "1000"], "--rows", "exceeds the 178 rows")
+    _run_error(capsys, [*demo, "--rows", "1"], "--rows", "at least 2")
+    (tmp_path / "file").write_text("")
+    _run_error(capsys, ["demo", "--out-dir", str(tmp_path / "file")], "--out-dir", "is a file")
+    _run_error(capsys, ["train", "x.csv", "--out", "m.keras", "--learning-rate", "0"], "--learning-rate")
+    _run_error(capsys, ["train", "x.csv", "--out", "m.keras", "--epochs", "2", "--steps", "3"], "not allowed with")
+    _run_error(capsys, [], "required")
+    _only(tmp_path, "file")
+
+
+def test_error_model_files(tmp_path, capsys):
+    sequential = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)])
+    sequential.save(tmp_path / "plain.keras")
+    (tmp_path / "text.keras").write_text("not a model")
+    (tmp_path / "empty.keras").write_bytes(b"")
+    with zipfile.ZipFile(tmp_path / "zip.keras", "w") as archive:
+        archive.writestr("notes.txt", "a zip archive, but not a model")
+    out = str(tmp_path / "s.csv")
+    for name, fragment in [
+        ("plain.keras", "holds a Sequential, not a trained keras_score ScoreModel"),
+        ("text.keras", "is not a .keras model file"),
+        ("zip.keras", "cannot be loaded as a keras_score model"),
+        ("empty.keras", "is empty"),
+        ("missing.keras", "does not exist"),
+    ]:
+        _run_error(capsys, ["sample", str(tmp_path / name), "-n", "3", "--out", out], "MODEL", fragment)
+    _only(tmp_path, "plain.keras", "text.keras", "empty.keras", "zip.keras")
+
+
+def test_help_exits_zero(capsys):
+    assert main(["train", "--help"]) == 0
+    assert "--hidden-units" in capsys.readouterr().out
+
+
+def test_console_entry_point_exit_status(tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "keras_score.cli", "train", str(tmp_path / "missing.csv"), "--out", "m.keras"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert any(line.startswith("error: ") and "does not exist" in line for line in result.stderr.splitlines())
