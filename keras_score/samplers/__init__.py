@@ -11,11 +11,27 @@ from keras_score.samplers.base import (
     probability_flow,
     score_from_denoised,
 )
-from keras_score.samplers.ode import Euler, Heun
+from keras_score.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP2MSDE, DPMSolverPP3M
+from keras_score.samplers.edm import EDMHeun, EDMStochastic
+from keras_score.samplers.ode import RK4, RK45, Euler, Heun
 from keras_score.samplers.reverse_sde import EulerMaruyama
 from keras_score.samplers.time_grids import time_grid
 
-SAMPLERS = {cls.name: cls for cls in (Euler, Heun, EulerMaruyama)}
+SAMPLERS = {
+    cls.name: cls
+    for cls in (
+        Euler,
+        Heun,
+        RK4,
+        RK45,
+        EulerMaruyama,
+        EDMHeun,
+        EDMStochastic,
+        DPMSolverPP2M,
+        DPMSolverPP2MSDE,
+        DPMSolverPP3M,
+    )
+}
 
 
 def get(identifier, **kwargs):
@@ -40,6 +56,13 @@ __all__ = [
     "Euler",
     "Heun",
     "EulerMaruyama",
+    "RK4",
+    "RK45",
+    "EDMHeun",
+    "EDMStochastic",
+    "DPMSolverPP2M",
+    "DPMSolverPP2MSDE",
+    "DPMSolverPP3M",
     "SAMPLERS",
     "get",
     "time_grid",

@@ -1,8 +1,14 @@
 """Probability-flow ODE solvers (Song et al. 2021, Sec. 4.3; Karras et al. 2022, Alg. 1)."""
 
-import keras
+import math
 
+import keras
+from keras import ops
+
+from keras_score import backend
+from keras_score.samplers import time_grids
 from keras_score.samplers.base import Sampler, probability_flow
+from keras_score.sde import expand_to
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -41,3 +47,258 @@ class Heun(Sampler):
         # Second-order correction (Alg. 1, lines 9-11).
         d_prime = probability_flow(schedule, x_next, t_next, denoise(x_next, t_next))
         return x + h * (0.5 * d_cur + 0.5 * d_prime), state
+
+
+def denoising_step(denoise, schedule, x, t_cur, t_next):
+    """x ← α(t_next)·D(x, t_cur): Euler in σ̃ = σ/α for a step that lands where σ = 0.
+
+    On dx̃/dσ̃ = (x̃ − D)/σ̃ with x̃ = x/α (Karras et al. 2022, Eq. 4), an Euler
+    step to σ̃ = 0 gives x̃ = D exactly; it never evaluates the denoiser at
+    σ = 0, and unlike Euler in t it stays accurate where σ(t) → 0 like √t (VP).
+    """
+    return expand_to(schedule.alpha(t_next), x) * denoise(x, t_cur)
+
+
+@keras.saving.register_keras_serializable(package="keras_score")
+class RK4(Sampler):
+    """The classical 4th-order Runge–Kutta method on the probability-flow ODE in t.
+
+    k₁ = F(t, x), k₂ = F(t + h/2, x + h/2·k₁), k₃ = F(t + h/2, x + h/2·k₂),
+    k₄ = F(t + h, x + h·k₃), x ← x + h/6·(k₁ + 2k₂ + 2k₃ + k₄), with
+    F = dx/dt of Song et al. 2021, Eq. 13 and h = t_next − t < 0. k₄ would
+    evaluate the denoiser at σ = 0 on a last step that lands there, so that
+    step is the first-order `denoising_step` x ← α·D(x, t_{N−1}) instead: N
+    steps cost 4N − 3 evaluations (4N when the grid ends at σ > 0).
+
+    Example:
+    >>> x = RK4().sample(denoise, x_T, schedule, steps=8)  # 29 evaluations
+
+    Reference: Kutta, "Beitrag zur näherungsweisen Integration totaler
+    Differentialgleichungen", 1901; Hairer, Nørsett & Wanner, "Solving Ordinary
+    Differential Equations I", 1993, Sec. II.1.
+    """
+
+    name = "rk4"
+
+    def num_function_evals(self, steps, ends_at_zero=True):
+        return 4 * steps - 3 * int(ends_at_zero)
+
+    def step(self, denoise, schedule, x, t_cur, t_next, state, noise, final):
+        if final:
+            return denoising_step(denoise, schedule, x, t_cur, t_next), state
+
+        def dx_dt(x, t):
+            return probability_flow(schedule, x, t, denoise(x, t))
+
+        h = t_next - t_cur
+        t_mid = t_cur + 0.5 * h
+        k1 = dx_dt(x, t_cur)
+        k2 = dx_dt(x + 0.5 * h * k1, t_mid)
+        k3 = dx_dt(x + 0.5 * h * k2, t_mid)
+        k4 = dx_dt(x + h * k3, t_next)
+        return x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4), state
+
+
+# Dormand & Prince 1980, RK5(4)7M (Hairer et al., Table II.5.2): nodes c, coefficients a (the last
+# row, the 5th-order weights, is the first same as last: its stage k₇ is k₁ of
+# the next step) and e = b − b̂, the 5th- minus the embedded 4th-order weights.
+_DOPRI_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
+_DOPRI_A = (
+    (),
+    (1 / 5,),
+    (3 / 40, 9 / 40),
+    (44 / 45, -56 / 15, 32 / 9),
+    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+    (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84),
+)
+_DOPRI_E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
+_SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+
+
+def _combine(coefficients, stages):
+    terms = [c * k for c, k in zip(coefficients, stages) if c != 0.0]
+    total = terms[0]
+    for term in terms[1:]:
+        total = total + term
+    return total
+
+
+def _error_norm(v):
+    """The largest per-sample RMS norm, so that every sample meets the tolerance."""
+    axes = tuple(range(1, len(v.shape)))
+    return ops.max(ops.sqrt(ops.mean(ops.square(v), axis=axes)))
+
+
+@keras.saving.register_keras_serializable(package="keras_score")
+class RK45(Sampler):
+    """Adaptive Dormand–Prince 5(4) on the probability-flow ODE in t, inside the compiled graph.
+
+    The reference solver of the ODE samplers (as score_sde's RK45 with
+    rtol = atol = 1e-5). Each attempted step costs 6 evaluations (the 7th
+    stage is the first of the next step); its error is estimated by the
+    embedded 4th-order solution, measured per sample as
+    ‖e/(atol + rtol·max(|x|, |x_new|))‖_RMS (Hairer et al., Eq. II.4.11) and
+    the step is accepted when the largest over the batch is ≤ 1; the next
+    step is h·min(10, max(0.2, 0.9·err^(−1/5))). The whole integration is one
+    `keras.ops.while_loop`, compiled with the rest (eager on PyTorch).
+
+    The ODE is integrated from the grid's first time, stopping exactly at
+    every grid time (for `return_trajectory`), to its last time with σ > 0;
+    where the grid ends at σ = 0 the last step is the `denoising_step`
+    x ← α·D(x, t_{N−1}), the limit of the ODE's solution over [0, t_{N−1}]
+    taken by Karras et al.'s and DPM-Solver's last steps too. Without
+    `steps`, the grid is [t_max, t_min] (and 0 where σ(0) = 0).
+
+    The number of evaluations of the last run is `last_num_function_evals`
+    (also returned by `num_function_evals`); a run that does not reach the
+    end within `max_steps` steps raises a `RuntimeError`.
+
+    Args:
+        rtol: relative tolerance, > 0; with float32 keep it ≥ 1e-6.
+        atol: absolute tolerance, > 0.
+        max_steps: largest number of attempted steps (accepted or rejected).
+        first_step: size of the first step in t; None chooses it from the
+            first two derivatives (Hairer et al., Sec. II.4, one more evaluation).
+
+    Example:
+    >>> solver = RK45(rtol=1e-5, atol=1e-5)
+    >>> x = solver.sample(denoise, x_T, schedule)
+    >>> solver.last_num_function_evals
+
+    Reference: Dormand & Prince, "A family of embedded Runge-Kutta formulae",
+    J. Comput. Appl. Math. 6, 1980; Hairer, Nørsett & Wanner, "Solving
+    Ordinary Differential Equations I", 1993, Sec. II.4 and Table II.5.2;
+    Song et al. 2021, Sec. 4.3 (probability-flow ODE solved with RK45).
+    """
+
+    name = "rk45"
+
+    def __init__(self, rtol=1e-5, atol=1e-5, max_steps=10_000, first_step=None):
+        for arg, value in (("rtol", rtol), ("atol", atol)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+                raise ValueError(f"`{arg}` must be a positive number; received {arg}={value!r}.")
+        if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
+            raise ValueError(f"`max_steps` must be an integer >= 1; received max_steps={max_steps!r}.")
+        if first_step is not None and not (
+            isinstance(first_step, (int, float)) and math.isfinite(first_step) and first_step > 0
+        ):
+            raise ValueError(f"`first_step` must be None or a positive number; received first_step={first_step!r}.")
+        self.rtol = float(rtol)
+        self.atol = float(atol)
+        self.max_steps = int(max_steps)
+        self.first_step = None if first_step is None else float(first_step)
+        self.last_num_function_evals = None
+
+    def num_function_evals(self, steps=None, ends_at_zero=True):
+        """Evaluations used by the last run (adaptive: not known before)."""
+        if self.last_num_function_evals is None:
+            raise RuntimeError("RK45 is adaptive: its number of evaluations is known after `sample` only.")
+        return self.last_num_function_evals
+
+    def sample(
+        self,
+        denoise,
+        x_init,
+        schedule,
+        steps=None,
+        time_grid="karras",
+        seed=0,
+        return_trajectory=False,
+        variables=(),
+    ):
+        """As `Sampler.sample`; without `steps` the ODE is solved from t_max to t_min (then 0)."""
+        if steps is None and isinstance(time_grid, str):
+            time_grid = [schedule.t_max, schedule.t_min] + [0.0] * time_grids.ends_at_zero(schedule)
+        return super().sample(denoise, x_init, schedule, steps, time_grid, seed, return_trajectory, variables)
+
+    def _initial_step(self, dx_dt, x, t, d_cur, span):
+        """Starting step size of Hairer et al., Sec. II.4 ("Starting Step Size"), at most `span`."""
+        scale = self.atol + self.rtol * ops.abs(x)
+        d0 = _error_norm(x / scale)
+        d1 = _error_norm(d_cur / scale)
+        h0 = ops.where(ops.logical_or(d0 < 1e-5, d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
+        h0 = ops.minimum(h0, span)
+        d2 = _error_norm((dx_dt(x - h0 * d_cur, t - h0) - d_cur) / scale) / h0
+        largest = ops.maximum(d1, d2)
+        h1 = ops.where(largest <= 1e-15, ops.maximum(1e-6, 1e-3 * h0), ops.power(0.01 / largest, 0.2))
+        return ops.minimum(ops.minimum(100.0 * h0, h1), span)
+
+    def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=()):
+        """Returns `run(x_init, times, seed)`; it sets `last_num_function_evals`."""
+
+        def dx_dt(x, t):
+            return probability_flow(schedule, x, t, denoise(x, t))
+
+        def integrate(x, times):
+            last = times.shape[0] - 1 - int(zero_end)  # index of the last time with σ > 0
+            t = times[0]
+            d_cur = dx_dt(x, t)
+            if self.first_step is None:
+                h = self._initial_step(dx_dt, x, t, d_cur, t - times[last])
+                nfe = 2
+            else:
+                h = ops.convert_to_tensor(self.first_step, dtype=x.dtype)
+                nfe = 1
+            index = ops.convert_to_tensor(1, dtype="int32")  # of the next grid time to stop at
+            carry = (index, t, x, d_cur, h, ops.convert_to_tensor(nfe, dtype="int32"))
+            if return_trajectory:
+                trajectory = ops.zeros((times.shape[0],) + tuple(x.shape), dtype=x.dtype)
+                carry += (ops.slice_update(trajectory, (0,) * (len(x.shape) + 1), x[None]),)
+
+            def attempt(index, t, x, d_cur, h, nfe, *trajectory):
+                target = times[index]
+                lands = h >= t - target
+                h = ops.minimum(h, t - target)
+                stages = [d_cur]
+                for c, a in zip(_DOPRI_C[1:], _DOPRI_A[1:]):
+                    stages.append(dx_dt(x - h * _combine(a, stages), t - c * h))
+                x_new = x - h * _combine(_DOPRI_A[-1], stages)
+                error = h * _combine(_DOPRI_E, stages)
+                err = _error_norm(error / (self.atol + self.rtol * ops.maximum(ops.abs(x), ops.abs(x_new))))
+                accept = err <= 1.0
+                stop = ops.logical_and(accept, lands)
+                if return_trajectory:
+                    row = ops.slice_update(trajectory[0], (index,) + (0,) * len(x.shape), x_new[None])
+                    trajectory = (ops.where(stop, row, trajectory[0]),)
+                factor = ops.clip(_SAFETY * ops.power(err, -0.2), _MIN_FACTOR, _MAX_FACTOR)
+                return (
+                    index + ops.cast(stop, "int32"),
+                    ops.where(accept, ops.where(lands, target, t - h), t),
+                    ops.where(accept, x_new, x),
+                    ops.where(accept, stages[-1], d_cur),
+                    h * factor,
+                    nfe + 6,
+                    *trajectory,
+                )
+
+            carry = ops.while_loop(
+                lambda index, *_: index <= last, attempt, carry, maximum_iterations=self.max_steps
+            )
+            index, t, x, _, _, nfe = carry[:6]
+            trajectory = carry[6:]
+            if zero_end:
+                x = denoising_step(denoise, schedule, x, times[last], times[last + 1])
+                nfe = nfe + 1
+                if return_trajectory:
+                    trajectory = (ops.slice_update(trajectory[0], (last + 1,) + (0,) * len(x.shape), x[None]),)
+            return (x, *trajectory, nfe, index, t)
+
+        compiled = backend.compile_function(integrate, variables)
+
+        def run(x, times, seed=None):  # `seed` is unused: RK45 is deterministic.
+            *outputs, nfe, index, t = compiled(x, times)
+            last = times.shape[0] - 1 - int(zero_end)
+            if int(ops.convert_to_numpy(index)) <= last:
+                raise RuntimeError(
+                    f"RK45 stopped at t={float(ops.convert_to_numpy(t)):.6g} after max_steps={self.max_steps} "
+                    f"steps, before t={float(ops.convert_to_numpy(times[last])):.6g}; raise `max_steps` "
+                    "or loosen `rtol`/`atol`."
+                )
+            self.last_num_function_evals = int(ops.convert_to_numpy(nfe))
+            return tuple(outputs) if return_trajectory else outputs[0]
+
+        return run
+
+    def get_config(self):
+        return {"rtol": self.rtol, "atol": self.atol, "max_steps": self.max_steps, "first_step": self.first_step}

@@ -1,0 +1,169 @@
+"""RK4, RK45, EDM and DPM-Solver++ samplers against the exact mixture denoiser.
+
+Deterministic samplers must converge to a tight-tolerance RK45 solution of the
+probability-flow ODE from the same noise, at their theoretical order: the
+error ratio between N and 2N steps is ≈ 2^order. Stochastic ones must
+reproduce the mixture.
+"""
+
+import functools
+
+import keras
+import numpy as np
+import pytest
+from conftest import to_numpy
+from test_samplers import MIXTURE, assert_matches_mixture, draw, exact_denoiser
+
+from keras_score import samplers, schedules
+from keras_score.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP2MSDE, DPMSolverPP3M
+from keras_score.samplers.edm import EDMHeun, EDMStochastic
+from keras_score.samplers.ode import RK4, RK45
+
+SCHEDULES = {"edm": schedules.EDMSchedule(), "vp": schedules.VPSchedule()}
+NUM_SAMPLES = 64
+
+
+def prior(schedule, n=NUM_SAMPLES):
+    return samplers.initial_noise(n, (2,), 0) * float(to_numpy(schedule.sigma(schedule.t_max)))
+
+
+def solve(sampler, schedule, **kwargs):
+    return to_numpy(sampler.sample(exact_denoiser(schedule), prior(schedule), schedule, **kwargs))
+
+
+@functools.cache
+def reference(schedule_name):
+    """RK45 at rtol = atol = 1e-6 and its number of evaluations."""
+    solver = RK45(rtol=1e-6, atol=1e-6)
+    x = solve(solver, SCHEDULES[schedule_name])
+    return x, solver.last_num_function_evals
+
+
+def end_point_error(x, schedule_name):
+    return np.linalg.norm(x - reference(schedule_name)[0], axis=1).mean()
+
+
+def test_rk45_reference_is_converged_and_reports_its_evaluations():
+    nfe_ref = reference("edm")[1]
+    solver = RK45(rtol=1e-5, atol=1e-5)
+    x = solve(solver, SCHEDULES["edm"])
+    assert solver.num_function_evals() == solver.last_num_function_evals
+    # Tolerances 1e-5 and 1e-6 agree to ~1e-5: the reference is converged far
+    # below the errors measured in the order tests (≥ 1e-4).
+    assert end_point_error(x, "edm") < 3e-5
+    assert 50 < solver.last_num_function_evals < nfe_ref, (solver.last_num_function_evals, nfe_ref)
+
+
+def test_rk45_trajectory_on_a_grid_that_ends_above_zero():
+    # VE with D = 0: the ODE dx/dt = log(σ_max/σ_min)·x is solved by x(t) = x_T·σ(t)/σ_max.
+    schedule = schedules.VESchedule(sigma_min=0.01, sigma_max=20.0)
+    x_T = prior(schedule, 4)
+    x, trajectory = RK45(rtol=1e-6, atol=1e-6).sample(
+        lambda x, t: 0.0 * x, x_T, schedule, steps=3, return_trajectory=True
+    )
+    sigmas = to_numpy(schedule.sigma(samplers.time_grid(schedule, 3, "karras")))
+    expected = sigmas[:, None, None] / 20.0 * x_T
+    np.testing.assert_allclose(to_numpy(trajectory), expected, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(to_numpy(x), expected[-1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "sampler, schedule_name, grid, steps, band",
+    [
+        (samplers.Euler(), "edm", "karras", 64, (1.6, 2.5)),  # order 1: ratio ≈ 2
+        (samplers.Heun(), "edm", "karras", 32, (2.8, 5.5)),  # order 2: ≈ 4
+        (RK4(), "edm", "karras", 16, (11.0, 26.0)),  # order 4: ≈ 16
+        (EDMHeun(), "vp", "karras", 32, (2.8, 5.5)),
+        (DPMSolverPP2M(), "vp", "log_snr", 32, (2.8, 5.5)),
+        (DPMSolverPP3M(), "vp", "log_snr", 32, (5.5, 12.0)),  # order 3: ≈ 8
+    ],
+    ids=lambda v: getattr(v, "name", None),
+)
+def test_convergence_order_to_the_rk45_solution(sampler, schedule_name, grid, steps, band):
+    schedule = SCHEDULES[schedule_name]
+    errors = [
+        end_point_error(solve(sampler, schedule, steps=n, time_grid=grid), schedule_name) for n in (steps, 2 * steps)
+    ]
+    assert errors[1] < 0.05, errors
+    assert band[0] < errors[0] / errors[1] < band[1], errors
+
+
+@pytest.mark.parametrize(
+    "sampler, schedule, steps, grid",
+    [
+        (EDMStochastic(), schedules.VPSchedule(), 64, "karras"),
+        (DPMSolverPP2MSDE(), schedules.VPSchedule(), 64, "log_snr"),
+        # σ_max = 80: with σ_max = 20 the N(0, σ_max²) prior visibly misses p_T at this sample size.
+        (DPMSolverPP2M(), schedules.VESchedule(sigma_min=0.01, sigma_max=80.0), 32, "log_snr"),
+    ],
+    ids=["edm_stochastic-vp", "dpmpp_2m_sde-vp", "dpmpp_2m-ve"],
+)
+def test_samplers_reproduce_the_mixture(sampler, schedule, steps, grid):
+    # 10 000 samples: the smallest component (weight 1/36) then has ~280, so its
+    # mean is checked to about 3 standard errors.
+    assert_matches_mixture(draw(sampler, schedule, n=10_000, steps=steps, grid=grid))
+
+
+def test_number_of_function_evaluations():
+    assert RK4().num_function_evals(8) == 29 and RK4().num_function_evals(8, ends_at_zero=False) == 32
+    assert EDMHeun().num_function_evals(18) == 35 and EDMStochastic().num_function_evals(18, False) == 36
+    for sampler in (DPMSolverPP2M(), DPMSolverPP2MSDE(), DPMSolverPP3M()):
+        assert sampler.num_function_evals(10) == 10
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="counts Python calls, made per step on eager torch only")
+@pytest.mark.parametrize(
+    "sampler",
+    [RK4(), EDMHeun(), EDMStochastic(), DPMSolverPP2M(), DPMSolverPP2MSDE(), DPMSolverPP3M(), RK45(rtol=1e-3, atol=1e-3)],
+    ids=lambda s: s.name,
+)
+def test_counted_evaluations_match(sampler):
+    schedule = SCHEDULES["vp"]
+    calls = []
+
+    def denoise(x, t):
+        calls.append(t)
+        return MIXTURE.denoise(x, t, schedule)
+
+    sampler.sample(denoise, prior(schedule, 4), schedule, steps=5)
+    assert len(calls) == sampler.num_function_evals(5)
+    assert min(float(to_numpy(t)) for t in calls) > 0.0  # never at σ = 0
+
+
+def test_config_round_trips():
+    for sampler in (
+        RK4(),
+        RK45(rtol=1e-4, atol=1e-6, max_steps=50, first_step=0.1),
+        EDMHeun(),
+        EDMStochastic(S_churn=10.0, S_tmin=0.1, S_tmax=float("inf"), S_noise=1.003),
+        DPMSolverPP2M(),
+        DPMSolverPP2MSDE(eta=0.5),
+        DPMSolverPP3M(),
+    ):
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(sampler))
+        assert type(restored) is type(sampler) and restored.get_config() == sampler.get_config()
+
+
+def test_errors():
+    for kwargs, match in [
+        ({"rtol": 0.0}, "`rtol` must be a positive number"),
+        ({"atol": -1e-5}, "`atol` must be a positive number"),
+        ({"max_steps": 0}, "`max_steps` must be an integer >= 1"),
+        ({"first_step": 0.0}, "`first_step` must be None or a positive number"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            RK45(**kwargs)
+    for kwargs, match in [
+        ({"S_churn": -1.0}, "`S_churn` must be a finite number >= 0"),
+        ({"S_tmin": 2.0, "S_tmax": 1.0}, "`S_tmax` must be a number >= S_tmin"),
+        ({"S_noise": 0.0}, "`S_noise` must be a positive number"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            EDMStochastic(**kwargs)
+    with pytest.raises(ValueError, match="`eta` must be a finite number >= 0"):
+        DPMSolverPP2MSDE(eta=-0.1)
+    with pytest.raises(RuntimeError, match="known after `sample` only"):
+        RK45().num_function_evals()
+    schedule = SCHEDULES["edm"]
+    with pytest.raises(RuntimeError, match="after max_steps=3 steps"):
+        RK45(max_steps=3).sample(lambda x, t: 0.0 * x, prior(schedule, 2), schedule)
