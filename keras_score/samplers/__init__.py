@@ -11,9 +11,12 @@ from keras_score.samplers.base import (
     probability_flow,
     score_from_denoised,
 )
+from keras_score.samplers.ddim import DDIM
 from keras_score.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP2MSDE, DPMSolverPP3M
 from keras_score.samplers.edm import EDMHeun, EDMStochastic
+from keras_score.samplers.langevin import AnnealedLangevin, Langevin
 from keras_score.samplers.ode import RK4, RK45, Euler, Heun
+from keras_score.samplers.predictor_corrector import DDPMAncestral, PredictorCorrector
 from keras_score.samplers.reverse_sde import EulerMaruyama
 from keras_score.samplers.time_grids import time_grid
 
@@ -30,6 +33,11 @@ SAMPLERS = {
         DPMSolverPP2M,
         DPMSolverPP2MSDE,
         DPMSolverPP3M,
+        DDIM,
+        DDPMAncestral,
+        PredictorCorrector,
+        Langevin,
+        AnnealedLangevin,
     )
 }
 
@@ -63,6 +71,11 @@ __all__ = [
     "DPMSolverPP2M",
     "DPMSolverPP2MSDE",
     "DPMSolverPP3M",
+    "DDIM",
+    "DDPMAncestral",
+    "PredictorCorrector",
+    "Langevin",
+    "AnnealedLangevin",
     "SAMPLERS",
     "get",
     "time_grid",

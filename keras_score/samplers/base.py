@@ -153,6 +153,11 @@ class Sampler(Configurable):
 
             def advance(i, x, state, trajectory, final):
                 def noise(j=0):
+                    if not 0 <= j < _NOISE_DRAWS_PER_STEP:
+                        raise ValueError(
+                            f"A sampler step may draw at most {_NOISE_DRAWS_PER_STEP} noise tensors; "
+                            f"draw {j} was requested."
+                        )
                     counter = i * _NOISE_DRAWS_PER_STEP + j
                     return backend.stateless_normal(ops.shape(x), seed, counter, x.dtype)
 
