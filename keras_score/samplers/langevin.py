@@ -17,6 +17,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_score.registry import Configurable
 from keras_score.samplers.base import _NOISE_DRAWS_PER_STEP, Sampler, score_from_denoised
 
 
@@ -193,7 +194,7 @@ class AnnealedLangevin(Sampler):
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
-class Corrector:
+class Corrector(Configurable):
     """Base class of the correctors of `PredictorCorrector`.
 
     A corrector moves x towards p_t at a fixed time t with score-based MCMC.
@@ -208,13 +209,6 @@ class Corrector:
 
     def correct(self, denoise, schedule, x, t, t_next, noise):
         raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="keras_score")

@@ -16,7 +16,7 @@ The predictors below are built from these, so they work for every schedule.
 import keras
 from keras import ops
 
-from keras_score.registry import resolve
+from keras_score.registry import Configurable, resolve
 from keras_score.samplers.base import Sampler, score_from_denoised
 from keras_score.samplers.ddim import snr_ratio_complement
 from keras_score.samplers.langevin import Corrector, LangevinCorrector, _check_bool
@@ -24,7 +24,7 @@ from keras_score.sde import expand_to
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
-class Predictor:
+class Predictor(Configurable):
     """Base class of the predictors of `PredictorCorrector`.
 
     `predict(denoise, schedule, x, t_cur, t_next, noise, final)` returns x at
@@ -40,13 +40,6 @@ class Predictor:
 
     def predict(self, denoise, schedule, x, t_cur, t_next, noise, final):
         raise NotImplementedError
-
-    def get_config(self):
-        return {}
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(**config)
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
