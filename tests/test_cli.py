@@ -211,7 +211,7 @@ def test_error_non_positive_num_samples(trained, tmp_path, capsys, value):
 def test_error_bad_options(trained, tmp_path, capsys):
     sample = ["sample", trained[0], "-n", "3", "--out", str(tmp_path / "s.csv")]
     demo = ["demo", "--out-dir", str(tmp_path / "d")]
-    _run_error(capsys, [*sample, "--sampler", "rk4"], "--sampler", "invalid choice: 'rk4'", "heun")
+    _run_error(capsys, [*sample, "--sampler", "nope"], "--sampler", "invalid choice: 'nope'", "heun")
     _run_error(capsys, [*demo, "--data", "nope"], "--data", "invalid choice: 'nope'", "mixture")
     _run_error(capsys, [*demo, "--data", "wine", "--rows", "1000"], "--rows", "exceeds the 178 rows")
     _run_error(capsys, [*demo, "--rows", "1"], "--rows", "at least 2")
