@@ -1,6 +1,17 @@
 """keras_score: score-based (diffusion) generative models for Keras 3 on TensorFlow, JAX and PyTorch."""
 
-from keras_score import backend, datasets, networks, noise_levels, parameterization, samplers, schedules, weighting
+from keras_score import (
+    backend,
+    conditioning,
+    datasets,
+    guidance,
+    networks,
+    noise_levels,
+    parameterization,
+    samplers,
+    schedules,
+    weighting,
+)
 from keras_score.model import ScoreModel
 from keras_score.parameterization import (
     DataPrediction,

@@ -15,7 +15,7 @@ from keras import ops
 from keras_score.sde import expand_to
 
 
-def denoising_score_matching(model, x0, seed):
+def denoising_score_matching(model, x0, seed, condition=None):
     """Per-example weighted denoising score-matching loss.
 
     Args:
@@ -23,6 +23,8 @@ def denoising_score_matching(model, x0, seed):
             noise-level distribution and `network_output` are used).
         x0: clean data in the model's normalised space, shape (batch, ...).
         seed: a `keras.random.SeedGenerator` for t and ε.
+        condition: for a conditional model, the dict of "labels", "context"
+            and "drop" tensors its `ConditionEmbedding` reads; None otherwise.
 
     Returns:
         Tensor of shape (batch,): λ(t)·c_out²·mean‖F − target‖² per example.
@@ -37,7 +39,7 @@ def denoising_score_matching(model, x0, seed):
     alpha = expand_to(schedule.alpha(t), x0)
     sigma = expand_to(schedule.sigma(t), x0)
     x_t = alpha * x0 + sigma * noise
-    output = model.network_output(x_t, t, training=True)
+    output = model.network_output(x_t, t, condition, training=True)
     target = model.parameterization.target(x0, noise, x_t, alpha, sigma)
     _, c_out = model.parameterization.coefficients(alpha, sigma)
     weight = model.weighting(t, schedule, model.parameterization.sigma_data)

@@ -9,8 +9,10 @@ def iterate_batches(data):
     """Yields numpy batches of the inputs x from arrays, `tf.data`, a `DataLoader` or any iterable.
 
     Elements that are tuples or lists contribute their first entry (x of
-    `(x, y)`); dicts contribute their "x" entry.
+    `(x, y)`); dicts (and a dict of arrays) contribute their "x" entry.
     """
+    if isinstance(data, dict):
+        data = _dict_x(data)
     if hasattr(data, "shape") and hasattr(data, "dtype"):
         yield np.asarray(ops.convert_to_numpy(data))
         return
@@ -18,12 +20,14 @@ def iterate_batches(data):
         if isinstance(batch, (tuple, list)):
             batch = batch[0]
         if isinstance(batch, dict):
-            if "x" not in batch:
-                raise ValueError(
-                    f"Dict batches must hold the data under the key 'x'; received keys {sorted(batch)}."
-                )
-            batch = batch["x"]
+            batch = _dict_x(batch)
         yield np.asarray(ops.convert_to_numpy(batch))
+
+
+def _dict_x(batch):
+    if "x" not in batch:
+        raise ValueError(f"Dict inputs must hold the data under the key 'x'; received keys {sorted(batch)}.")
+    return batch["x"]
 
 
 @keras.saving.register_keras_serializable(package="keras_score")

@@ -328,6 +328,42 @@ class GaussianMixture:
         log_normal = self._terms(x, t, schedule)[0]
         return ops.softmax(self._log_joint(log_normal), axis=-1)
 
+    def log_posterior(self, x, t=None, schedule=None):
+        """log p(component k | x_t = x): the exact noisy classifier of a labelled mixture.
+
+        With the component as the class label, this is log p(y | x_t) at
+        every noise level, the classifier that classifier guidance needs.
+
+        Args:
+            x: (batch, d) points.
+            t: None for the clean data, else a float or (batch,) times.
+            schedule: the `NoiseSchedule`; needed with `t`.
+
+        Returns:
+            (batch, K) tensor whose rows logsumexp to 0.
+        """
+        log_normal = self._terms(x, t, schedule)[0]
+        return ops.log_softmax(self._log_joint(log_normal), axis=-1)
+
+    def component(self, k):
+        """The k-th component alone: the exact class-conditional distribution p(x | y = k).
+
+        Args:
+            k: component index in 0…K−1.
+
+        Returns:
+            A one-component `GaussianMixture`.
+
+        Example:
+        >>> GaussianMixture([[0.0], [5.0]]).component(1).means
+        array([[5.]])
+        """
+        if not 0 <= int(k) < self.num_components:
+            raise ValueError(f"`k` must lie in [0, {self.num_components - 1}]; received {k}.")
+        k = int(k)
+        name = None if self.name is None else f"{self.name}_{k}"
+        return GaussianMixture(self._means[k : k + 1], self._covariances[k : k + 1], name=name)
+
     def score(self, x, t=None, schedule=None):
         """Exact score ∇ₓ log p_t(x) = −Σ_k r_k C_k⁻¹(x − αμ_k).
 

@@ -24,9 +24,15 @@ class MLP(keras.layers.Layer):
         num_blocks: number of residual blocks.
         embedding: "fourier", "sinusoidal" or a Keras layer mapping (batch,) to (batch, k).
         embedding_dim: dimension of the noise embedding.
+        output_units: None for an output shaped like x (a denoiser); an
+            integer k for an output of shape (batch, k), e.g. the logits of a
+            `NoisyClassifier`.
 
     Call arguments:
-        inputs: tuple `(x, noise)` with x of shape (batch, ...) and noise of shape (batch,).
+        inputs: tuple `(x, noise)` with x of shape (batch, ...) and noise of
+            shape (batch,), or `(x, noise, condition)` with a condition
+            embedding of shape (batch, k) (from a conditional `ScoreModel`),
+            which is added to the noise embedding.
 
     Returns:
         Tensor with the shape of x.
@@ -37,7 +43,9 @@ class MLP(keras.layers.Layer):
     (4, 2)
     """
 
-    def __init__(self, hidden_units=256, num_blocks=3, embedding="fourier", embedding_dim=64, **kwargs):
+    def __init__(
+        self, hidden_units=256, num_blocks=3, embedding="fourier", embedding_dim=64, output_units=None, **kwargs
+    ):
         super().__init__(**kwargs)
         if hidden_units < 1 or num_blocks < 1:
             raise ValueError(
@@ -47,6 +55,7 @@ class MLP(keras.layers.Layer):
         self.hidden_units = int(hidden_units)
         self.num_blocks = int(num_blocks)
         self.embedding_dim = int(embedding_dim)
+        self.output_units = None if output_units is None else int(output_units)
         self.embedding = embeddings.get(embedding, self.embedding_dim)
         self.embedding_projection = layers.Dense(self.hidden_units, activation="silu")
         self.input_projection = layers.Dense(self.hidden_units)
@@ -57,13 +66,16 @@ class MLP(keras.layers.Layer):
         self.output_norm = layers.LayerNormalization()
 
     def build(self, input_shape):
-        x_shape, noise_shape = input_shape
-        self.output_dim = math.prod(x_shape[1:])
-        flat = (x_shape[0], self.output_dim)
+        x_shape, noise_shape = input_shape[:2]
+        self.input_dim = math.prod(x_shape[1:])
+        flat = (x_shape[0], self.input_dim)
         hidden = (x_shape[0], self.hidden_units)
         if not self.embedding.built:
             self.embedding.build(noise_shape)
         self.embedding_projection.build(self.embedding.compute_output_shape(noise_shape))
+        if len(input_shape) == 3:
+            self.condition_embedding_projection = layers.Dense(self.hidden_units, activation="silu")
+            self.condition_embedding_projection.build(input_shape[2])
         self.input_projection.build(flat)
         for norm, cond, inner, outer in zip(
             self.norms, self.condition_projections, self.inner, self.outer
@@ -73,22 +85,27 @@ class MLP(keras.layers.Layer):
             inner.build(hidden)
             outer.build(hidden)
         self.output_norm.build(hidden)
-        self.output_projection = layers.Dense(self.output_dim, kernel_initializer="zeros")
+        outputs = self.input_dim if self.output_units is None else self.output_units
+        self.output_projection = layers.Dense(outputs, kernel_initializer="zeros")
         self.output_projection.build(hidden)
 
     def call(self, inputs):
-        x, noise = inputs
+        x, noise = inputs[:2]
         shape = ops.shape(x)
-        h = self.input_projection(ops.reshape(x, (shape[0], self.output_dim)))
+        h = self.input_projection(ops.reshape(x, (shape[0], self.input_dim)))
         emb = self.embedding_projection(self.embedding(noise))
+        if len(inputs) == 3:
+            emb = emb + self.condition_embedding_projection(inputs[2])
         for norm, cond, inner, outer in zip(
             self.norms, self.condition_projections, self.inner, self.outer
         ):
             h = h + outer(ops.silu(inner(norm(h)) + cond(emb)))
         out = self.output_projection(ops.silu(self.output_norm(h)))
-        return ops.reshape(out, shape)
+        return out if self.output_units is not None else ops.reshape(out, shape)
 
     def compute_output_shape(self, input_shape):
+        if self.output_units is not None:
+            return (input_shape[0][0], self.output_units)
         return input_shape[0]
 
     def get_config(self):
@@ -98,6 +115,7 @@ class MLP(keras.layers.Layer):
             "num_blocks": self.num_blocks,
             "embedding": keras.saving.serialize_keras_object(self.embedding),
             "embedding_dim": self.embedding_dim,
+            "output_units": self.output_units,
         }
 
     @classmethod

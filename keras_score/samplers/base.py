@@ -12,11 +12,17 @@ import numpy as np
 from keras import ops
 
 from keras_score import backend
+from keras_score.conditioning import check_labels
+from keras_score.guidance import base as guidance_lib
 from keras_score.registry import Configurable
 from keras_score.samplers import time_grids
 from keras_score.sde import expand_to
 
 _NOISE_DRAWS_PER_STEP = 16
+# Guidance draws its noise (e.g. inpainting's noised known values) from a
+# separate range of counters, so guided and unguided runs share the
+# sampler's own noise.
+_GUIDANCE_NOISE_OFFSET = 2**30
 
 
 def score_from_denoised(schedule, x, t, denoised):
@@ -42,6 +48,25 @@ def denoiser_from_score(score_fn, schedule):
         return (x + sigma**2 * score_fn(x, t)) / alpha
 
     return denoise
+
+
+def guided_denoiser(denoise, schedule, guidance, conditions):
+    """The denoiser of a run: given the run's condition tensors, then guided.
+
+    Args:
+        denoise: `denoise(x, t, **conditions["denoiser"])`.
+        schedule: the `NoiseSchedule`.
+        guidance: a `Guidance`.
+        conditions: None or a dict with optional "denoiser" and "guidance" entries.
+
+    Returns:
+        Tuple (guided `denoise(x, t)`, the guidance's condition tensors).
+    """
+    conditions = conditions or {}
+    denoiser_kwargs = conditions.get("denoiser") or {}
+    guidance_conditions = conditions.get("guidance") or {}
+    conditioned = (lambda x, t: denoise(x, t, **denoiser_kwargs)) if denoiser_kwargs else denoise
+    return guidance.denoiser(conditioned, schedule, guidance_conditions), guidance_conditions
 
 
 def initial_noise(num_samples, shape, seed):
@@ -109,6 +134,16 @@ class Sampler(Configurable):
         """
         raise NotImplementedError
 
+    def guided_step(self, denoise, schedule, x, t_cur, t_next, state, noise, final, project):
+        """`step` followed by the guidance's `project(x, t, j)` at the time the step lands.
+
+        The last step projects with t = None: onto the clean known values.
+        Samplers with sub-steps (predictor–corrector) override this to
+        project after each of them.
+        """
+        x, state = self.step(denoise, schedule, x, t_cur, t_next, state, noise, final)
+        return project(x, None if final is not None else t_next, 0), state
+
     def sample(
         self,
         denoise,
@@ -119,6 +154,9 @@ class Sampler(Configurable):
         seed=0,
         return_trajectory=False,
         variables=(),
+        guidance=None,
+        labels=None,
+        condition=None,
     ):
         """Integrates from `x_init` at t_max to the end of the time grid.
 
@@ -133,6 +171,12 @@ class Sampler(Configurable):
             return_trajectory: also return the states at every grid time.
             variables: Keras variables read by `denoise` (`model.variables`),
                 needed to compile stateless on JAX.
+            guidance: None, a `keras_score.guidance.Guidance` or a list of them,
+                acting in the denoiser's own space.
+            labels: int labels of shape (n,) read by the guidance (e.g.
+                `ClassifierGuidance`).
+            condition: dict of per-sample arrays (first axis n) passed to
+                the denoiser as keyword arguments, `denoise(x, t, **condition)`.
 
         Returns:
             The final samples, or `(samples, trajectory)` with the trajectory of
@@ -140,16 +184,45 @@ class Sampler(Configurable):
         """
         times = time_grids.time_grid(schedule, steps, time_grid)
         zero_end = time_grids.lands_on_data(schedule, times)
-        run = self.compile(denoise, schedule, zero_end, return_trajectory, variables)
+        guidance = guidance_lib.get(guidance)
         x_init = ops.convert_to_tensor(x_init, dtype=keras.config.floatx())
+        num_samples, data_shape = x_init.shape[0], tuple(x_init.shape[1:])
+        labels = None if labels is None else check_labels(labels, np.iinfo("int32").max, num_samples)
+        conditions = {"guidance": guidance.prepare(num_samples, data_shape, labels)}
+        if condition:
+            conditions["denoiser"] = {key: ops.convert_to_tensor(value) for key, value in condition.items()}
+        run = self.compile(denoise, schedule, zero_end, return_trajectory, list(variables) + guidance.variables, guidance)
         seed = ops.convert_to_tensor(int(seed), dtype="int32")
-        return run(x_init, ops.convert_to_tensor(times, dtype=keras.config.floatx()), seed)
+        return run(x_init, ops.convert_to_tensor(times, dtype=keras.config.floatx()), seed, conditions)
 
-    def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=()):
-        """Returns the compiled `run(x_init, times, seed)` of this sampler."""
+    def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=(), guidance=None):
+        """Returns the compiled `run(x_init, times, seed, conditions=None)` of this sampler.
 
-        def run(x, times, seed):
+        Args:
+            denoise: `denoise(x, t, **kwargs)`, with kwargs the tensors of
+                `conditions["denoiser"]` (e.g. a model's labels).
+            schedule: the `NoiseSchedule`.
+            zero_end: whether the grid ends where σ = 0.
+            return_trajectory: also return the states at every grid time.
+            variables: Keras variables read inside the loop.
+            guidance: a `Guidance` (None: no guidance) reading the tensors of
+                `conditions["guidance"]`.
+        """
+        guidance = guidance_lib.get(guidance)
+
+        def run(x, times, seed, conditions=None):
+            guided, guidance_conditions = guided_denoiser(denoise, schedule, guidance, conditions)
             num_steps = times.shape[0] - 1
+
+            def projection(i):
+                def project(x, t, j):
+                    def noise():
+                        counter = _GUIDANCE_NOISE_OFFSET + i * _NOISE_DRAWS_PER_STEP + j
+                        return backend.stateless_normal(ops.shape(x), seed, counter, x.dtype)
+
+                    return guidance.project(x, t, schedule, guidance_conditions, noise)
+
+                return project
 
             def advance(i, x, state, trajectory, final):
                 def noise(j=0):
@@ -161,13 +234,16 @@ class Sampler(Configurable):
                     counter = i * _NOISE_DRAWS_PER_STEP + j
                     return backend.stateless_normal(ops.shape(x), seed, counter, x.dtype)
 
-                x, state = self.step(denoise, schedule, x, times[i], times[i + 1], state, noise, final)
+                x, state = self.guided_step(
+                    guided, schedule, x, times[i], times[i + 1], state, noise, final, projection(i + 1)
+                )
                 if return_trajectory:
                     trajectory = ops.slice_update(
                         trajectory, (i + 1,) + (0,) * len(x.shape), x[None]
                     )
                 return x, state, trajectory
 
+            x = projection(0)(x, times[0], 0)
             trajectory = ()
             if return_trajectory:
                 trajectory = ops.zeros((num_steps + 1,) + tuple(x.shape), dtype=x.dtype)

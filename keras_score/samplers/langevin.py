@@ -162,7 +162,7 @@ class AnnealedLangevin(Sampler):
         levels = steps - int(ends_at_zero)
         return levels * self.num_steps_per_level + int(self.final_denoise)
 
-    def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=()):
+    def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=(), guidance=None):
         _check_unit_alpha(schedule, self.name)
         sigma_last = float(ops.convert_to_numpy(schedule.sigma(schedule.t_min)))
         if self.epsilon >= 4.0 * sigma_last**2:
@@ -171,7 +171,7 @@ class AnnealedLangevin(Sampler):
                 f"of {schedule!r}: it needs epsilon < 4·σ_L² = {4.0 * sigma_last**2:.3g}; "
                 f"NCSN's choice is epsilon = 0.2·σ_L² = {0.2 * sigma_last**2:.3g}."
             )
-        return super().compile(denoise, schedule, zero_end, return_trajectory, variables)
+        return super().compile(denoise, schedule, zero_end, return_trajectory, variables, guidance)
 
     def step(self, denoise, schedule, x, t_cur, t_next, state, noise, final):
         if final:  # σ(t_next) = 0: no Langevin steps, x is at level t_cur.

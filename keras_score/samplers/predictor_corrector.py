@@ -198,14 +198,19 @@ class PredictorCorrector(Sampler):
         return steps * per_step + int(self.final_denoise and last_is_noisy)
 
     def step(self, denoise, schedule, x, t_cur, t_next, state, noise, final):
+        return self.guided_step(denoise, schedule, x, t_cur, t_next, state, noise, final, lambda x, t, j: x)
+
+    def guided_step(self, denoise, schedule, x, t_cur, t_next, state, noise, final, project):
+        """Corrector, projection at t_cur, predictor, projection at t_next (Song et al. 2021, App. I.2)."""
         x = self.corrector.correct(denoise, schedule, x, t_cur, t_next, lambda j: noise(1 + j))
+        x = project(x, t_cur, 0)
         x = self.predictor.predict(denoise, schedule, x, t_cur, t_next, noise, final)
         if self.final_denoise and final is not None:
             if not self.predictor.advances:
                 x = denoise(x, t_cur)
             elif not final:
                 x = denoise(x, t_next)
-        return x, state
+        return project(x, None if final is not None else t_next, 1), state
 
     def get_config(self):
         return {
