@@ -5,6 +5,7 @@ from keras_score import (
     conditioning,
     datasets,
     guidance,
+    metrics,
     networks,
     noise_levels,
     parameterization,

@@ -414,7 +414,7 @@ class ScoreModel(keras.Model):
         noise = samplers_lib.initial_noise(num_samples, self.data_shape, seed) * self.sde.prior_std()
         times = samplers_lib.time_grid(self.schedule, steps, time_grid)
         zero_end = samplers_lib.time_grids.lands_on_data(self.schedule, times)
-        run = self._generate_function(sampler, zero_end, return_trajectory, guidance_scale, guidance)
+        sampler, run = self._generate_function(sampler, zero_end, return_trajectory, guidance_scale, guidance)
         if verbose == "auto":
             verbose = int(sys.stdout.isatty())
         progress = keras.utils.Progbar(num_samples, unit_name="sample") if verbose else None
@@ -481,7 +481,11 @@ class ScoreModel(keras.Model):
         return {"denoiser": denoiser, "guidance": guidance.prepare(num_samples, self.data_shape, labels, normalize)}
 
     def _generate_function(self, sampler, zero_end, return_trajectory, guidance_scale, guidance):
-        """The compiled sampling loop; cached per sampler configuration when there is no guidance object."""
+        """(sampler, its compiled loop); cached per sampler configuration when there is no guidance object.
+
+        The sampler returned is the one the loop was compiled for (an adaptive
+        sampler records its evaluations there).
+        """
         key = (
             json.dumps(keras.saving.serialize_keras_object(sampler), sort_keys=True),
             zero_end,
@@ -500,8 +504,8 @@ class ScoreModel(keras.Model):
             guidance,
         )
         if unguided:
-            self._generate_functions[key] = run
-        return run
+            self._generate_functions[key] = (sampler, run)
+        return sampler, run
 
     def get_config(self):
         config = super().get_config()

@@ -23,3 +23,16 @@ def test_sampler_runs_through_generate(model, name):
     first = model.generate(6, sampler=name, steps=3, seed=0)
     assert first.shape == (6, 2) and np.all(np.isfinite(first))
     np.testing.assert_array_equal(first, model.generate(6, sampler=name, steps=3, seed=0))
+
+
+def test_generate_reports_function_evaluations_and_progress(model, capsys):
+    grid = keras_score.samplers.time_grid(model.schedule, 5, "karras")
+    lands = keras_score.samplers.time_grids.lands_on_data(model.schedule, grid)
+    model.generate(6, sampler="heun", steps=5, seed=0, batch_size=4, verbose=1)
+    assert model.last_num_function_evals == keras_score.samplers.Heun().num_function_evals(5, lands)
+    output = capsys.readouterr().out
+    assert "6/6" in output and "nfe" in output
+    model.generate(6, sampler="heun", steps=5, seed=0)  # verbose="auto": no bar when not on a terminal
+    assert capsys.readouterr().out == ""
+    model.generate(6, sampler="rk45", steps=3, seed=0)
+    assert model.last_num_function_evals > 6  # adaptive: counted during the run

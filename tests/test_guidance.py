@@ -193,9 +193,10 @@ def test_replacement_inpainting_keeps_known_values_with_every_kind_of_sampler(sa
         )
     )
     np.testing.assert_allclose(x[:, 0], values[:, 0], atol=1e-6)
-    # Replacement follows the known coordinate (regression slope > 0; exact would be 0.8: the method's bias).
+    # The unknown coordinate follows the known one: regression slope ≈ 0.3 (ODE) to 0.5 (SDE) where the
+    # exact conditional has 0.8 — the replacement method's known bias — and 0 without the guidance.
     slope = np.polyfit(x[:, 0], x[:, 1], 1)[0]
-    assert 0.3 < slope < 1.0, slope
+    assert 0.15 < slope < 1.0, slope
 
 
 # ------------------------------------------------------------------ trained models

@@ -300,6 +300,12 @@ class GaussianMixture:
     def _log_joint(self, log_normal):
         return log_normal + _tensor(self._log_weights32)
 
+    def _responsibilities(self, log_normal):
+        """softmax over components of the log joint (all ones for a single component)."""
+        if self.num_components == 1:
+            return ops.ones_like(log_normal)
+        return ops.softmax(self._log_joint(log_normal), axis=-1)
+
     def log_prob(self, x, t=None, schedule=None):
         """Exact log-density of the diffused marginal p_t at `x`.
 
@@ -326,7 +332,7 @@ class GaussianMixture:
             (batch, K) tensor whose rows sum to 1.
         """
         log_normal = self._terms(x, t, schedule)[0]
-        return ops.softmax(self._log_joint(log_normal), axis=-1)
+        return self._responsibilities(log_normal)
 
     def log_posterior(self, x, t=None, schedule=None):
         """log p(component k | x_t = x): the exact noisy classifier of a labelled mixture.
@@ -376,7 +382,7 @@ class GaussianMixture:
             (batch, d) tensor.
         """
         log_normal, z, var, _ = self._terms(x, t, schedule)
-        probs = ops.softmax(self._log_joint(log_normal), axis=-1)
+        probs = self._responsibilities(log_normal)
         precision_diff = ops.einsum("kij,bkj->bki", _tensor(self._eigvecs32), z / var)
         return -ops.einsum("bk,bki->bi", probs, precision_diff)
 
@@ -394,7 +400,7 @@ class GaussianMixture:
             (batch, d) tensor.
         """
         log_normal, z, var, alpha = self._terms(x, t, schedule)
-        probs = ops.softmax(self._log_joint(log_normal), axis=-1)
+        probs = self._responsibilities(log_normal)
         eigvals = _tensor(self._eigvals32)
         gain = ops.einsum("kij,bkj->bki", _tensor(self._eigvecs32), eigvals * z / var)
         component_means = _tensor(self._means32) + alpha * gain

@@ -1,6 +1,9 @@
-"""Distances between sample sets for low-dimensional data."""
+"""The sliced Wasserstein distance between sample sets, as a function and as a metric."""
 
+import keras
 import numpy as np
+
+from keras_score.metrics.sample_sets import SampleSetMetric
 
 
 def sliced_wasserstein_distance(x, y, num_projections=256, seed=0):
@@ -49,3 +52,37 @@ def _quantiles(projections, size):
     levels = (np.arange(size) + 0.5) / size
     positions = (np.arange(n) + 0.5) / n
     return np.stack([np.interp(levels, positions, column) for column in ordered.T], axis=1)
+
+
+@keras.saving.register_keras_serializable(package="keras_score")
+class SlicedWassersteinDistance(SampleSetMetric):
+    """`sliced_wasserstein_distance` between all real and all generated samples seen.
+
+    Args:
+        num_projections: number of random directions.
+        seed: seed of the directions.
+        feature_extractor: None (compare the samples) or an extractor, see
+            `keras_score.metrics.feature_extractors`.
+        name: metric name.
+        dtype: dtype of `result()`.
+
+    Example:
+    >>> metric = SlicedWassersteinDistance()
+    >>> x, y = np.zeros((10, 2)), np.ones((10, 2))
+    >>> metric.update_state(x, y)
+    >>> bool(np.isclose(float(metric.result()), sliced_wasserstein_distance(x, y)))
+    True
+    """
+
+    def __init__(self, num_projections=256, seed=0, feature_extractor=None, name="sliced_wasserstein_distance", dtype=None):
+        super().__init__(feature_extractor=feature_extractor, name=name, dtype=dtype)
+        if int(num_projections) < 1:
+            raise ValueError(f"`num_projections` must be a positive integer; received {num_projections}.")
+        self.num_projections = int(num_projections)
+        self.seed = int(seed)
+
+    def statistic(self, real, generated):
+        return sliced_wasserstein_distance(real, generated, self.num_projections, self.seed)
+
+    def get_config(self):
+        return {**super().get_config(), "num_projections": self.num_projections, "seed": self.seed}
