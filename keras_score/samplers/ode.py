@@ -6,8 +6,9 @@ import keras
 from keras import ops
 
 from keras_score import backend
+from keras_score.guidance import base as guidance_lib
 from keras_score.samplers import time_grids
-from keras_score.samplers.base import Sampler, probability_flow
+from keras_score.samplers.base import _GUIDANCE_NOISE_OFFSET, Sampler, guided_denoiser, probability_flow
 from keras_score.sde import expand_to
 
 
@@ -39,14 +40,32 @@ class Heun(Sampler):
         return 2 * steps - int(ends_at_zero)
 
     def step(self, denoise, schedule, x, t_cur, t_next, state, noise, final):
-        h = t_next - t_cur
-        d_cur = probability_flow(schedule, x, t_cur, denoise(x, t_cur))
-        x_next = x + h * d_cur
+        def dx_dt(x, t):
+            return probability_flow(schedule, x, t, denoise(x, t))
+
         if final:
-            return x_next, state
-        # Second-order correction (Alg. 1, lines 9-11).
-        d_prime = probability_flow(schedule, x_next, t_next, denoise(x_next, t_next))
-        return x + h * (0.5 * d_cur + 0.5 * d_prime), state
+            return x + (t_next - t_cur) * dx_dt(x, t_cur), state
+        return heun_step(dx_dt, x, t_cur, t_next), state
+
+
+def heun_step(dy_dt, y, t, t_next):
+    """One step of Heun's method from (t, y) to t_next (either direction in time).
+
+    y₁ = y + h·k₁ (Euler), then y + h·(k₁ + k₂)/2 with k₁ = F(t, y),
+    k₂ = F(t_next, y₁), h = t_next − t (Karras et al. 2022, Alg. 1, lines 5-11).
+
+    Args:
+        dy_dt: callable `dy_dt(y, t)`.
+        y: the state at `t`.
+        t, t_next: scalar tensors.
+
+    Returns:
+        The state at `t_next`.
+    """
+    h = t_next - t
+    d_cur = dy_dt(y, t)
+    d_prime = dy_dt(y + h * d_cur, t_next)
+    return y + h * (0.5 * d_cur + 0.5 * d_prime)
 
 
 def denoising_step(denoise, schedule, x, t_cur, t_next):
@@ -90,13 +109,27 @@ class RK4(Sampler):
         def dx_dt(x, t):
             return probability_flow(schedule, x, t, denoise(x, t))
 
-        h = t_next - t_cur
-        t_mid = t_cur + 0.5 * h
-        k1 = dx_dt(x, t_cur)
-        k2 = dx_dt(x + 0.5 * h * k1, t_mid)
-        k3 = dx_dt(x + 0.5 * h * k2, t_mid)
-        k4 = dx_dt(x + h * k3, t_next)
-        return x + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4), state
+        return rk4_step(dx_dt, x, t_cur, t_next), state
+
+
+def rk4_step(dy_dt, y, t, t_next):
+    """One step of the classical 4th-order Runge–Kutta method from (t, y) to t_next.
+
+    Args:
+        dy_dt: callable `dy_dt(y, t)`.
+        y: the state at `t`.
+        t, t_next: scalar tensors (either direction in time).
+
+    Returns:
+        The state at `t_next`.
+    """
+    h = t_next - t
+    t_mid = t + 0.5 * h
+    k1 = dy_dt(y, t)
+    k2 = dy_dt(y + 0.5 * h * k1, t_mid)
+    k3 = dy_dt(y + 0.5 * h * k2, t_mid)
+    k4 = dy_dt(y + h * k3, t_next)
+    return y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
 # Dormand & Prince 1980, RK5(4)7M (Hairer et al., Table II.5.2): nodes c, coefficients a (the last
@@ -116,18 +149,79 @@ _DOPRI_E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, 
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 
 
-def _combine(coefficients, stages):
-    terms = [c * k for c, k in zip(coefficients, stages) if c != 0.0]
-    total = terms[0]
-    for term in terms[1:]:
-        total = total + term
-    return total
+def _tableau_tensor(rows):
+    """The rows of coefficients as a (len(rows), 7) tensor, zero-padded."""
+    padded = [tuple(row) + (0.0,) * (len(_DOPRI_C) - len(row)) for row in rows]
+    return ops.convert_to_tensor(padded, dtype=keras.config.floatx())
 
 
-def _error_norm(v):
+def error_norm(v):
     """The largest per-sample RMS norm, so that every sample meets the tolerance."""
     axes = tuple(range(1, len(v.shape)))
     return ops.max(ops.sqrt(ops.mean(ops.square(v), axis=axes)))
+
+
+def dormand_prince_step(dy_dt, y, t, h, d_cur):
+    """One Dormand–Prince 5(4) step from (t, y) to t + h, with its error estimate.
+
+    Args:
+        dy_dt: callable `dy_dt(y, t)`.
+        y: the state at `t`.
+        t: scalar tensor.
+        h: the step, a scalar tensor of either sign.
+        d_cur: `dy_dt(y, t)` (the last stage of the previous step: FSAL).
+
+    Returns:
+        Tuple (y_new, error, d_new): the 5th-order solution, its difference
+        from the embedded 4th-order one and `dy_dt(y_new, t + h)`; 6 calls of `dy_dt`.
+    """
+    nodes = ops.convert_to_tensor(_DOPRI_C, dtype=keras.config.floatx())
+    coefficients = _tableau_tensor(_DOPRI_A)
+    zeros = (0,) * len(y.shape)
+
+    def stage(i, stages):
+        increment = ops.tensordot(ops.take(coefficients, i, axis=0), stages, axes=1)
+        k = dy_dt(y + h * increment, t + ops.take(nodes, i) * h)
+        return ops.slice_update(stages, (i,) + zeros, ops.cast(k, stages.dtype)[None])
+
+    stages = ops.zeros((len(_DOPRI_C),) + tuple(y.shape), dtype=y.dtype)
+    stages = ops.slice_update(stages, (0,) + zeros, d_cur[None])
+    # One traced call of `dy_dt` for the six new stages: a loop, not six copies, to compile fast.
+    stages = ops.fori_loop(1, len(_DOPRI_C), stage, stages)
+    weights = _tableau_tensor((_DOPRI_A[-1], _DOPRI_E))
+    y_new = y + h * ops.tensordot(weights[0], stages, axes=1)
+    return y_new, h * ops.tensordot(weights[1], stages, axes=1), stages[-1]
+
+
+def step_size_factor(err):
+    """The next step over this one: min(10, max(0.2, 0.9·err^(−1/5))) (Hairer et al., Eq. II.4.13)."""
+    return ops.clip(_SAFETY * ops.power(err, -0.2), _MIN_FACTOR, _MAX_FACTOR)
+
+
+def initial_step_size(dy_dt, y, t, d_cur, span, rtol, atol, direction):
+    """Starting step size of Hairer et al., Sec. II.4 ("Starting Step Size"), at most `span`.
+
+    Args:
+        dy_dt: callable `dy_dt(y, t)`; called once.
+        y: the initial state at `t`.
+        t: scalar tensor.
+        d_cur: `dy_dt(y, t)`.
+        span: length of the interval to integrate, > 0.
+        rtol, atol: the tolerances.
+        direction: +1.0 to integrate forward in t, −1.0 backward.
+
+    Returns:
+        The size |h| > 0 of the first step, a scalar tensor.
+    """
+    scale = atol + rtol * ops.abs(y)
+    d0 = error_norm(y / scale)
+    d1 = error_norm(d_cur / scale)
+    h0 = ops.where(ops.logical_or(d0 < 1e-5, d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
+    h0 = ops.minimum(h0, span)
+    d2 = error_norm((dy_dt(y + (direction * h0) * d_cur, t + direction * h0) - d_cur) / scale) / h0
+    largest = ops.maximum(d1, d2)
+    h1 = ops.where(largest <= 1e-15, ops.maximum(1e-6, 1e-3 * h0), ops.power(0.01 / largest, 0.2))
+    return ops.minimum(ops.minimum(100.0 * h0, h1), span)
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -206,36 +300,44 @@ class RK45(Sampler):
         seed=0,
         return_trajectory=False,
         variables=(),
+        guidance=None,
+        labels=None,
+        condition=None,
     ):
         """As `Sampler.sample`; without `steps` the ODE is solved from t_max to t_min (then 0)."""
         if steps is None and isinstance(time_grid, str):
             time_grid = [schedule.t_max, schedule.t_min] + [0.0] * time_grids.ends_at_zero(schedule)
-        return super().sample(denoise, x_init, schedule, steps, time_grid, seed, return_trajectory, variables)
+        return super().sample(
+            denoise, x_init, schedule, steps, time_grid, seed, return_trajectory, variables, guidance, labels, condition
+        )
 
-    def _initial_step(self, dx_dt, x, t, d_cur, span):
-        """Starting step size of Hairer et al., Sec. II.4 ("Starting Step Size"), at most `span`."""
-        scale = self.atol + self.rtol * ops.abs(x)
-        d0 = _error_norm(x / scale)
-        d1 = _error_norm(d_cur / scale)
-        h0 = ops.where(ops.logical_or(d0 < 1e-5, d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
-        h0 = ops.minimum(h0, span)
-        d2 = _error_norm((dx_dt(x - h0 * d_cur, t - h0) - d_cur) / scale) / h0
-        largest = ops.maximum(d1, d2)
-        h1 = ops.where(largest <= 1e-15, ops.maximum(1e-6, 1e-3 * h0), ops.power(0.01 / largest, 0.2))
-        return ops.minimum(ops.minimum(100.0 * h0, h1), span)
+    def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=(), guidance=None):
+        """Returns `run(x_init, times, seed, conditions=None)`; it sets `last_num_function_evals`.
 
-    def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=()):
-        """Returns `run(x_init, times, seed)`; it sets `last_num_function_evals`."""
+        A guidance that projects the state (inpainting) is applied after
+        every accepted step, which then re-evaluates the derivative there
+        (one more evaluation per step), and at the end.
+        """
+        guidance = guidance_lib.get(guidance)
 
-        def dx_dt(x, t):
-            return probability_flow(schedule, x, t, denoise(x, t))
+        def integrate(x, times, seed, conditions):
+            guided, guidance_conditions = guided_denoiser(denoise, schedule, guidance, conditions)
 
-        def integrate(x, times):
+            def dx_dt(x, t):
+                return probability_flow(schedule, x, t, guided(x, t))
+
+            def project(x, t, counter):
+                def noise():
+                    return backend.stateless_normal(ops.shape(x), seed, _GUIDANCE_NOISE_OFFSET + counter, x.dtype)
+
+                return guidance.project(x, t, schedule, guidance_conditions, noise)
+
             last = times.shape[0] - 1 - int(zero_end)  # index of the last time with σ > 0
             t = times[0]
+            x = project(x, t, 0)
             d_cur = dx_dt(x, t)
             if self.first_step is None:
-                h = self._initial_step(dx_dt, x, t, d_cur, t - times[last])
+                h = initial_step_size(dx_dt, x, t, d_cur, t - times[last], self.rtol, self.atol, -1.0)
                 nfe = 2
             else:
                 h = ops.convert_to_tensor(self.first_step, dtype=x.dtype)
@@ -250,24 +352,24 @@ class RK45(Sampler):
                 target = times[index]
                 lands = h >= t - target
                 h = ops.minimum(h, t - target)
-                stages = [d_cur]
-                for c, a in zip(_DOPRI_C[1:], _DOPRI_A[1:]):
-                    stages.append(dx_dt(x - h * _combine(a, stages), t - c * h))
-                x_new = x - h * _combine(_DOPRI_A[-1], stages)
-                error = h * _combine(_DOPRI_E, stages)
-                err = _error_norm(error / (self.atol + self.rtol * ops.maximum(ops.abs(x), ops.abs(x_new))))
+                x_new, error, d_new = dormand_prince_step(dx_dt, x, t, -h, d_cur)
+                err = error_norm(error / (self.atol + self.rtol * ops.maximum(ops.abs(x), ops.abs(x_new))))
                 accept = err <= 1.0
                 stop = ops.logical_and(accept, lands)
+                if guidance.projects:
+                    t_new = ops.where(lands, target, t - h)
+                    x_new = project(x_new, t_new, nfe + 1)
+                    d_new = dx_dt(x_new, t_new)
+                    nfe = nfe + 1
                 if return_trajectory:
                     row = ops.slice_update(trajectory[0], (index,) + (0,) * len(x.shape), x_new[None])
                     trajectory = (ops.where(stop, row, trajectory[0]),)
-                factor = ops.clip(_SAFETY * ops.power(err, -0.2), _MIN_FACTOR, _MAX_FACTOR)
                 return (
                     index + ops.cast(stop, "int32"),
                     ops.where(accept, ops.where(lands, target, t - h), t),
                     ops.where(accept, x_new, x),
-                    ops.where(accept, stages[-1], d_cur),
-                    h * factor,
+                    ops.where(accept, d_new, d_cur),
+                    h * step_size_factor(err),
                     nfe + 6,
                     *trajectory,
                 )
@@ -278,16 +380,19 @@ class RK45(Sampler):
             index, t, x, _, _, nfe = carry[:6]
             trajectory = carry[6:]
             if zero_end:
-                x = denoising_step(denoise, schedule, x, times[last], times[last + 1])
+                x = denoising_step(guided, schedule, x, times[last], times[last + 1])
                 nfe = nfe + 1
+            x = project(x, None, 0)
+            if zero_end:
                 if return_trajectory:
                     trajectory = (ops.slice_update(trajectory[0], (last + 1,) + (0,) * len(x.shape), x[None]),)
             return (x, *trajectory, nfe, index, t)
 
         compiled = backend.compile_function(integrate, variables)
 
-        def run(x, times, seed=None):  # `seed` is unused: RK45 is deterministic.
-            *outputs, nfe, index, t = compiled(x, times)
+        def run(x, times, seed=0, conditions=None):  # `seed` only seeds a guidance's noise.
+            seed = ops.convert_to_tensor(seed, dtype="int32")
+            *outputs, nfe, index, t = compiled(x, times, seed, conditions or {})
             last = times.shape[0] - 1 - int(zero_end)
             if int(ops.convert_to_numpy(index)) <= last:
                 raise RuntimeError(
