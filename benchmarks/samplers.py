@@ -7,7 +7,8 @@ For a 2-D ring of 8 unequally weighted modes and a 64-D mixture of 16 random
 full-covariance modes, with their exact denoisers, every ODE sampler runs
 with about 5, 10, 20, 35 and 50 denoiser evaluations (NFE; the steps are
 chosen to come closest, and the actual NFE is printed) from the same prior
-noise, and the table reports:
+noise, on the Karras grid (ρ = 7), the log-SNR grid and, for UniPC, the
+Karras grid with ρ = 4 ("karras4"), and the table reports:
 
 - err: end-point error, the mean L2 distance to the RK45 solution of the
   probability-flow ODE at rtol = atol = 1e-6 (its own error is printed as
@@ -19,7 +20,8 @@ noise, and the table reports:
   compiled denoiser call (`keras_score.backend.compile_function`, the
   sampler's compiler) measured in the same run, both the best of several
   calls and including the transfer of the result to NumPy; 1.0 = no loop
-  overhead, below 1 when the run saves the per-call dispatch.
+  overhead, below 1 when the run saves the per-call dispatch; the summary
+  gives its median and range over all runs.
 """
 
 import argparse
@@ -36,6 +38,7 @@ from keras_score.samplers import Euler, Heun, initial_noise, time_grid, time_gri
 from keras_score.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP3M
 from keras_score.samplers.edm import EDMHeun
 from keras_score.samplers.ode import RK4, RK45
+from keras_score.samplers.unipc import UniPC
 
 TARGET_NFE = (5, 10, 20, 35, 50)
 SAMPLERS = [
@@ -47,7 +50,22 @@ SAMPLERS = [
     (DPMSolverPP2M(), "log_snr"),
     (DPMSolverPP3M(), "karras"),
     (DPMSolverPP3M(), "log_snr"),
+    (UniPC(), "karras"),
+    (UniPC(), "log_snr"),
+    (UniPC(), "karras4"),
+    (UniPC(order=3), "karras"),
+    (UniPC(order=3), "log_snr"),
 ]
+GRIDS = {
+    "karras": lambda schedule, steps: time_grid(schedule, steps, "karras"),
+    "log_snr": lambda schedule, steps: time_grid(schedule, steps, "log_snr"),
+    "karras4": lambda schedule, steps: time_grid(schedule, steps, "karras", rho=4.0),
+}
+
+
+def label(sampler):
+    """The sampler's name, with its order where it has one to choose."""
+    return f"{sampler.name}-{sampler.order}" if isinstance(sampler, UniPC) else sampler.name
 
 
 def steps_for(sampler, target, ends_at_zero):
@@ -99,16 +117,16 @@ def benchmark(mixture, schedule, num_samples, targets, repeats):
             steps = steps_for(sampler, target, zero_end)
             nfe = sampler.num_function_evals(steps, zero_end)
             run = sampler.compile(denoise, schedule, zero_end)
-            times = ops.convert_to_tensor(time_grid(schedule, steps, grid), dtype="float32")
+            times = ops.convert_to_tensor(GRIDS[grid](schedule, steps), dtype="float32")
             seed = ops.convert_to_tensor(0, dtype="int32")
             x = ops.convert_to_numpy(run(x_init, times, seed))
             wall = best_time(lambda: ops.convert_to_numpy(run(x_init, times, seed)), repeats)
             error = np.linalg.norm(x - reference, axis=1).mean()
             distance = sliced_wasserstein_distance(x, truth)
             overhead = wall / (nfe * call_time())  # timed next to the run: the same machine load
-            rows.append((sampler.name, grid, target, nfe, error))
+            rows.append((label(sampler), grid, target, nfe, error, overhead))
             print(
-                f"{sampler.name:<10} {grid:<8} {target:>6} {nfe:>4} {steps:>5} {error:>9.2e} "
+                f"{label(sampler):<10} {grid:<8} {target:>6} {nfe:>4} {steps:>5} {error:>9.2e} "
                 f"{distance:>7.4f} {overhead:>8.2f}"
             )
     return rows
@@ -123,6 +141,8 @@ def summarize(rows, target=10):
         f"NFE≈{target}: best {best[0]} ({best[1]}, {best[3]} NFE) err {best[4]:.2e}, {verdict} "
         f"DPM-Solver++(2M) on the Karras grid ({dpm[3]} NFE) err {dpm[4]:.2e}"
     )
+    overheads = [r[5] for r in rows]
+    print(f"overhead: median {np.median(overheads):.2f} (range {min(overheads):.2f}-{max(overheads):.2f})")
 
 
 def main():

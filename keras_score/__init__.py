@@ -5,6 +5,7 @@ from keras_score import (
     conditioning,
     datasets,
     guidance,
+    likelihood,
     metrics,
     networks,
     noise_levels,

@@ -7,7 +7,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_score import conditioning, noise_levels
+from keras_score import conditioning, likelihood, noise_levels
 from keras_score import guidance as guidance_lib
 from keras_score import parameterization as parameterization_lib
 from keras_score import samplers as samplers_lib
@@ -16,6 +16,20 @@ from keras_score import weighting as weighting_lib
 from keras_score.losses import denoising_score_matching
 from keras_score.normalization import Standardization
 from keras_score.sde import SDE, expand_to
+
+
+def _missing_condition(key):
+    return ValueError(
+        f"This conditional model needs `{key}` in training: fit it with (x, {key}) "
+        f"or dict inputs {{'x': ..., '{key}': ...}}."
+    )
+
+
+def _unexpected_condition(given):
+    return ValueError(
+        f"This model is unconditional but was given {sorted(given)}; set `num_classes` or "
+        "`context_dim` to train a conditional model."
+    )
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -188,10 +202,7 @@ class ScoreModel(keras.Model):
                 given["labels" if self.num_classes is not None else "context"] = y
         if not self.is_conditional:
             if given:
-                raise ValueError(
-                    f"This model is unconditional but was given {sorted(given)}; set `num_classes` or "
-                    "`context_dim` to train a conditional model."
-                )
+                raise _unexpected_condition(given)
             return None
         data = x["x"] if isinstance(x, dict) else x
         batch_size = ops.shape(data)[0]
@@ -200,10 +211,7 @@ class ScoreModel(keras.Model):
             if wanted is None:
                 continue
             if key not in given:
-                raise ValueError(
-                    f"This conditional model needs `{key}` in training: fit it with (x, {key}) "
-                    f"or dict inputs {{'x': ..., '{key}': ...}}."
-                )
+                raise _missing_condition(key)
             condition[key] = ops.reshape(given[key], (batch_size,) if key == "labels" else (batch_size, wanted))
         if training and self.p_uncond > 0:
             drop = keras.random.uniform((batch_size,), seed=self.seed_generator) < self.p_uncond
@@ -218,9 +226,25 @@ class ScoreModel(keras.Model):
         For a conditional model, y (or the "labels"/"context" entries of dict
         inputs) holds the condition.
         """
+        self._check_condition_arguments(x, y)
         if self.normalize and not self.normalizer.is_adapted:
             self.normalizer.adapt(x)
         return super().fit(x, y, **kwargs)
+
+    def _check_condition_arguments(self, x, y):
+        """Raises before training when arrays or dicts lack the condition (or carry one the model has no use for)."""
+        given = set(x) - {"x"} if isinstance(x, dict) else set()
+        if y is not None and hasattr(y, "shape"):
+            given.add("labels" if self.num_classes is not None else "context" if self.context_dim else "y")
+        elif isinstance(y, dict):
+            given |= set(y)
+        if not (hasattr(x, "shape") or isinstance(x, dict)):
+            return  # datasets and loaders are checked in the first training step
+        if not self.is_conditional and given:
+            raise _unexpected_condition(given)
+        for key, wanted in (("labels", self.num_classes), ("context", self.context_dim)):
+            if wanted is not None and key not in given:
+                raise _missing_condition(key)
 
     def normalize_data(self, x):
         """Data units → the model's standardised space."""
@@ -325,8 +349,6 @@ class ScoreModel(keras.Model):
 
         Reference: Song et al. 2021, Sec. 4.3 and App. D.
         """
-        from keras_score import likelihood
-
         if not self.built or self.data_shape is None:
             raise ValueError("The model is not built: call `fit` (or `build`) before `log_prob`.")
         x = np.asarray(ops.convert_to_numpy(x), dtype=self.compute_dtype)

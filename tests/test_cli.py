@@ -257,3 +257,35 @@ def test_console_entry_point_exit_status(tmp_path):
     assert result.returncode == 2
     assert "Traceback" not in result.stderr
     assert any(line.startswith("error: ") and "does not exist" in line for line in result.stderr.splitlines())
+
+
+def test_evaluate_prints_nll_and_sample_distances(trained, tmp_path, capsys):
+    model_path, data = trained
+    data_path = _write_csv(tmp_path / "held_out.csv", data[:40].tolist(), header=COLUMNS)
+    assert main(["evaluate", model_path, data_path, "-n", "30", "--steps", "4", "--batch-size", "16"]) == 0
+    out = capsys.readouterr().out
+    assert "evaluating on 40 rows x 2 columns" in out
+    match = re.search(r"NLL = (-?[\d.]+) nats per row = (-?[\d.]+) bits per dimension", out)
+    assert match, out
+    nll, bpd = (float(value) for value in match.groups())
+    assert bpd == pytest.approx(nll / (2 * np.log(2)), rel=1e-3, abs=1e-3)
+    # Height ~ N(170, 10²), weight ~ N(70, 5²): the NLL of the data is near that of those Gaussians.
+    assert 4.0 < nll < 12.0, nll
+    distances = r"30 samples, 30 rows.*sliced Wasserstein = ([\d.]+) \| MMD² \(RBF, median bandwidth\) = (-?[\d.]+)"
+    match = re.search(distances, out)
+    assert match, out
+    assert all(np.isfinite(float(value)) for value in match.groups())
+    _only(tmp_path, "held_out.csv")
+
+
+def test_evaluate_errors(trained, tmp_path, capsys):
+    model_path = trained[0]
+    three = _write_csv(tmp_path / "three.csv", [[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]])
+    one = _write_csv(tmp_path / "one.csv", [[170.0, 70.0]])
+    _run_error(capsys, ["evaluate", model_path, three], "DATA", "has 3 columns; the model was trained on 2")
+    _run_error(capsys, ["evaluate", model_path, one], "DATA", "has 1 row")
+    _run_error(capsys, ["evaluate", model_path, str(tmp_path / "missing.csv")], "DATA", "does not exist")
+    _run_error(capsys, ["evaluate", str(tmp_path / "missing.keras"), one], "MODEL", "does not exist")
+    _run_error(capsys, ["evaluate", model_path, three, "--divergence", "trace"], "--divergence", "invalid choice")
+    _run_error(capsys, ["evaluate", model_path, three, "-n", "0"], "-n/--num-samples", "positive integer")
+    _only(tmp_path, "three.csv", "one.csv")

@@ -343,3 +343,40 @@ def test_guidance_configs_round_trip():
     assert keras_score.conditioning.ConditionEmbedding.from_config(embedding.get_config()).get_config() == (
         embedding.get_config()
     )
+
+
+@pytest.fixture(scope="module")
+def tiny_conditional_model():
+    keras.utils.set_random_seed(0)
+    x, labels = MIXTURE.sample(512, seed=0, return_labels=True)
+    model = keras_score.ScoreModel(MLP(hidden_units=16, num_blocks=1), schedule="ve", num_classes=4, seed=0)
+    model.compile(optimizer="adam")
+    model.fit(x, labels, batch_size=128, epochs=1, verbose=0)
+    return model
+
+
+@pytest.mark.parametrize("name", sorted(samplers.SAMPLERS))
+def test_guidance_composes_with_every_sampler(tiny_conditional_model, name):
+    values = np.array([[1.5, np.nan]] * 6)
+    x = tiny_conditional_model.generate(
+        6, sampler=name, steps=3, seed=0, labels=[0, 1, 2, 3, 0, 1], guidance_scale=2.0, guidance=Inpainting(values)
+    )
+    assert np.all(np.isfinite(x))
+    np.testing.assert_allclose(x[:, 0], 1.5, atol=1e-4)
+
+
+def test_conditional_fit_from_tf_data_and_torch_dataloader():
+    import tensorflow as tf
+    import torch
+
+    x, labels = MIXTURE.sample(256, seed=0, return_labels=True)
+    for data in (
+        tf.data.Dataset.from_tensor_slices((x, labels)).batch(64),
+        torch.utils.data.DataLoader(torch.utils.data.TensorDataset(torch.tensor(x), torch.tensor(labels)), batch_size=64),
+        tf.data.Dataset.from_tensor_slices({"x": x, "labels": labels}).batch(64),
+    ):
+        model = keras_score.ScoreModel(MLP(hidden_units=16, num_blocks=1), num_classes=4, seed=0)
+        model.compile(optimizer="adam")
+        history = model.fit(data, epochs=1, verbose=0)
+        assert np.isfinite(history.history["loss"][-1])
+        np.testing.assert_allclose(to_numpy(model.normalizer.mean), x.mean(0), atol=1e-5)

@@ -1,4 +1,4 @@
-"""RK4, RK45, EDM and DPM-Solver++ samplers against the exact mixture denoiser.
+"""RK4, RK45, EDM, DPM-Solver++ and UniPC samplers against the exact mixture denoiser.
 
 Deterministic samplers must converge to a tight-tolerance RK45 solution of the
 probability-flow ODE from the same noise, at their theoretical order: the
@@ -18,6 +18,7 @@ from keras_score import samplers, schedules
 from keras_score.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP2MSDE, DPMSolverPP3M
 from keras_score.samplers.edm import EDMHeun, EDMStochastic
 from keras_score.samplers.ode import RK4, RK45
+from keras_score.samplers.unipc import UniPC
 
 SCHEDULES = {"edm": schedules.EDMSchedule(), "vp": schedules.VPSchedule()}
 NUM_SAMPLES = 64
@@ -76,8 +77,12 @@ def test_rk45_trajectory_on_a_grid_that_ends_above_zero():
         (EDMHeun(), "vp", "karras", 32, (2.8, 5.5)),
         (DPMSolverPP2M(), "vp", "log_snr", 32, (2.8, 5.5)),
         (DPMSolverPP3M(), "vp", "log_snr", 32, (5.5, 12.0)),  # order 3: ≈ 8
+        # UniPC-p is of order p + 1; measured ratios 4.2, 7.2 and 15.6.
+        (UniPC(order=1), "vp", "log_snr", 32, (2.8, 5.5)),
+        (UniPC(), "vp", "log_snr", 32, (5.5, 12.0)),
+        (UniPC(order=3), "vp", "log_snr", 16, (11.0, 26.0)),
     ],
-    ids=lambda v: getattr(v, "name", None),
+    ids=lambda v: v.name + str(getattr(v, "order", "")) if isinstance(v, samplers.Sampler) else None,
 )
 def test_convergence_order_to_the_rk45_solution(sampler, schedule_name, grid, steps, band):
     schedule = SCHEDULES[schedule_name]
@@ -95,8 +100,10 @@ def test_convergence_order_to_the_rk45_solution(sampler, schedule_name, grid, st
         (DPMSolverPP2MSDE(), schedules.VPSchedule(), 64, "log_snr"),
         # σ_max = 80: with σ_max = 20 the N(0, σ_max²) prior visibly misses p_T at this sample size.
         (DPMSolverPP2M(), schedules.VESchedule(sigma_min=0.01, sigma_max=80.0), 32, "log_snr"),
+        # The VE grid ends above σ = 0, so UniPC's last step is an uncorrected prediction.
+        (UniPC(), schedules.VESchedule(sigma_min=0.01, sigma_max=80.0), 32, "log_snr"),
     ],
-    ids=["edm_stochastic-vp", "dpmpp_2m_sde-vp", "dpmpp_2m-ve"],
+    ids=["edm_stochastic-vp", "dpmpp_2m_sde-vp", "dpmpp_2m-ve", "unipc-ve"],
 )
 def test_samplers_reproduce_the_mixture(sampler, schedule, steps, grid):
     # 10 000 samples: the smallest component (weight 1/36) then has ~280, so its
@@ -107,14 +114,23 @@ def test_samplers_reproduce_the_mixture(sampler, schedule, steps, grid):
 def test_number_of_function_evaluations():
     assert RK4().num_function_evals(8) == 29 and RK4().num_function_evals(8, ends_at_zero=False) == 32
     assert EDMHeun().num_function_evals(18) == 35 and EDMStochastic().num_function_evals(18, False) == 36
-    for sampler in (DPMSolverPP2M(), DPMSolverPP2MSDE(), DPMSolverPP3M()):
+    for sampler in (DPMSolverPP2M(), DPMSolverPP2MSDE(), DPMSolverPP3M(), UniPC(), UniPC(order=3)):
         assert sampler.num_function_evals(10) == 10
 
 
 @pytest.mark.skipif(keras.backend.backend() != "torch", reason="counts Python calls, made per step on eager torch only")
 @pytest.mark.parametrize(
     "sampler",
-    [RK4(), EDMHeun(), EDMStochastic(), DPMSolverPP2M(), DPMSolverPP2MSDE(), DPMSolverPP3M(), RK45(rtol=1e-3, atol=1e-3)],
+    [
+        RK4(),
+        EDMHeun(),
+        EDMStochastic(),
+        DPMSolverPP2M(),
+        DPMSolverPP2MSDE(),
+        DPMSolverPP3M(),
+        UniPC(order=3),
+        RK45(rtol=1e-3, atol=1e-3),
+    ],
     ids=lambda s: s.name,
 )
 def test_counted_evaluations_match(sampler):
@@ -139,6 +155,7 @@ def test_config_round_trips():
         DPMSolverPP2M(),
         DPMSolverPP2MSDE(eta=0.5),
         DPMSolverPP3M(),
+        UniPC(order=3, variant="bh1", lower_order_final=False),
     ):
         restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(sampler))
         assert type(restored) is type(sampler) and restored.get_config() == sampler.get_config()
@@ -162,6 +179,13 @@ def test_errors():
             EDMStochastic(**kwargs)
     with pytest.raises(ValueError, match="`eta` must be a finite number >= 0"):
         DPMSolverPP2MSDE(eta=-0.1)
+    for kwargs, match in [
+        ({"order": 4}, "`order` must be 1, 2 or 3"),
+        ({"order": True}, "`order` must be 1, 2 or 3"),
+        ({"variant": "bh3"}, "`variant` must be one of"),
+    ]:
+        with pytest.raises(ValueError, match=match):
+            UniPC(**kwargs)
     with pytest.raises(RuntimeError, match="known after `sample` only"):
         RK45().num_function_evals()
     schedule = SCHEDULES["edm"]

@@ -19,6 +19,7 @@ from keras_score.samplers.ode import RK4, RK45, Euler, Heun
 from keras_score.samplers.predictor_corrector import DDPMAncestral, PredictorCorrector
 from keras_score.samplers.reverse_sde import EulerMaruyama
 from keras_score.samplers.time_grids import time_grid
+from keras_score.samplers.unipc import UniPC
 
 SAMPLERS = {
     cls.name: cls
@@ -33,6 +34,7 @@ SAMPLERS = {
         DPMSolverPP2M,
         DPMSolverPP2MSDE,
         DPMSolverPP3M,
+        UniPC,
         DDIM,
         DDPMAncestral,
         PredictorCorrector,
@@ -71,6 +73,7 @@ __all__ = [
     "DPMSolverPP2M",
     "DPMSolverPP2MSDE",
     "DPMSolverPP3M",
+    "UniPC",
     "DDIM",
     "DDPMAncestral",
     "PredictorCorrector",
