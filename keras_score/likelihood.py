@@ -268,6 +268,7 @@ def log_prob(
     variables=(),
     verbose=False,
     return_details=False,
+    cache=None,
 ):
     """Log-density of each example, in nats, by the probability-flow ODE (Song et al. 2021, Sec. 4.3).
 
@@ -304,6 +305,9 @@ def log_prob(
         return_details: also return a dict with "prior_log_prob" and
             "delta_log_prob" (the integral), shape (n,), "latent" x(T) and
             "num_function_evals" (drift evaluations, summed over batches).
+        cache: a dict in which the compiled integration is kept between
+            calls with the same `denoise`, solver settings and data shape
+            (as `ScoreModel.log_prob` does), or None to compile afresh.
 
     Returns:
         float64 numpy array of shape (n,) of log p_{t_min}(x) in nats, or
@@ -359,7 +363,12 @@ def log_prob(
         y, nfe, done = integrate(y, times)
         return ops.reshape(y[:, :-1], x.shape), y[:, -1], nfe, done
 
-    compiled = backend.compile_function(run, variables)
+    key = (solver, rtol, atol, max_steps, divergence, data_shape)
+    compiled = None if cache is None else cache.get(key)
+    if compiled is None:
+        compiled = backend.compile_function(run, variables)
+        if cache is not None:
+            cache[key] = compiled
     times = ops.convert_to_tensor(times, dtype=keras.config.floatx())
     shared_probes = divergence_probes(1, data_shape, divergence) if divergence == "exact" else None
     progbar = keras.utils.Progbar(x.shape[0]) if verbose else None

@@ -131,6 +131,7 @@ class ScoreModel(keras.Model):
         self.data_shape = None
         self.last_num_function_evals = None
         self._generate_functions = {}
+        self._log_prob_functions = {}
 
     @property
     def is_conditional(self):
@@ -325,6 +326,9 @@ class ScoreModel(keras.Model):
             self.schedule, x, t, self.denoise(x, t, labels, context, guidance_scale)
         )
 
+    def _unconditional_denoise(self, z, t):
+        return self.denoise(z, t)
+
     def log_prob(self, x, **kwargs):
         """Log-density of each example in nats, in data units, by the probability-flow ODE.
 
@@ -358,7 +362,12 @@ class ScoreModel(keras.Model):
                 f"received shape {x.shape}."
             )
         result = likelihood.log_prob(
-            lambda z, t: self.denoise(z, t), self.schedule, self.normalize_data(x), variables=self.variables, **kwargs
+            self._unconditional_denoise,
+            self.schedule,
+            self.normalize_data(x),
+            variables=self.variables,
+            cache=self._log_prob_functions,
+            **kwargs,
         )
         log_det = 0.0
         if self.normalize:

@@ -195,6 +195,8 @@ def test_model_log_prob_in_data_units_untrained_and_trained(capsys):
     trained_nll = -model.log_prob(held_out, batch_size=64, verbose=True, **options).mean()
     assert "128/128" in capsys.readouterr().out
     assert abs(trained_nll - true_nll) < 0.5, (trained_nll, true_nll)
+    # One compiled integration served both calls and saw the trained weights.
+    assert len(model._log_prob_functions) == 1
     with pytest.raises(ValueError, match="`x` must have shape"):
         model.log_prob(held_out[:, :1])
 
