@@ -18,20 +18,6 @@ from keras_score.normalization import Standardization
 from keras_score.sde import SDE, expand_to
 
 
-def _missing_condition(key):
-    return ValueError(
-        f"This conditional model needs `{key}` in training: fit it with (x, {key}) "
-        f"or dict inputs {{'x': ..., '{key}': ...}}."
-    )
-
-
-def _unexpected_condition(given):
-    return ValueError(
-        f"This model is unconditional but was given {sorted(given)}; set `num_classes` or "
-        "`context_dim` to train a conditional model."
-    )
-
-
 @keras.saving.register_keras_serializable(package="keras_score")
 class ScoreModel(keras.Model):
     """A score-based generative model: network + schedule + parameterization + weighting.
@@ -188,22 +174,39 @@ class ScoreModel(keras.Model):
             self, self.normalize_data(x), self.seed_generator, self._training_condition(x, y or None, training)
         )
 
-    def _training_condition(self, x, y, training):
-        """The condition dict of a training batch, from dict inputs x or from y; None if unconditional."""
+    def _given_condition(self, x, y):
+        """The condition entries of a batch by name, from dict inputs x and from y (an array or a dict)."""
         given = dict(x) if isinstance(x, dict) else {}
         given.pop("x", None)
-        if y is not None:
-            if isinstance(y, dict):
-                given.update(y)
-            elif self.num_classes is not None and self.context_dim is not None:
+        if isinstance(y, dict):
+            given.update(y)
+        elif y is not None:
+            if self.num_classes is not None and self.context_dim is not None:
                 raise ValueError(
                     "A model with both labels and context takes y as a dict {'labels': ..., 'context': ...}."
                 )
-            else:
-                given["labels" if self.num_classes is not None else "context"] = y
+            given["labels" if self.num_classes is not None else "context" if self.context_dim else "y"] = y
+        return given
+
+    def _check_given_condition(self, given):
+        """Raises unless `given` holds exactly the condition entries the model takes."""
+        if not self.is_conditional and given:
+            raise ValueError(
+                f"This model is unconditional but was given {sorted(given)}; set `num_classes` or "
+                "`context_dim` to train a conditional model."
+            )
+        for key, wanted in (("labels", self.num_classes), ("context", self.context_dim)):
+            if wanted is not None and key not in given:
+                raise ValueError(
+                    f"This conditional model needs `{key}` in training: fit it with (x, {key}) "
+                    f"or dict inputs {{'x': ..., '{key}': ...}}."
+                )
+
+    def _training_condition(self, x, y, training):
+        """The condition dict of a training batch, from dict inputs x or from y; None if unconditional."""
+        given = self._given_condition(x, y)
+        self._check_given_condition(given)
         if not self.is_conditional:
-            if given:
-                raise _unexpected_condition(given)
             return None
         data = x["x"] if isinstance(x, dict) else x
         batch_size = ops.shape(data)[0]
@@ -211,8 +214,6 @@ class ScoreModel(keras.Model):
         for key, wanted in (("labels", self.num_classes), ("context", self.context_dim)):
             if wanted is None:
                 continue
-            if key not in given:
-                raise _missing_condition(key)
             condition[key] = ops.reshape(given[key], (batch_size,) if key == "labels" else (batch_size, wanted))
         if training and self.p_uncond > 0:
             drop = keras.random.uniform((batch_size,), seed=self.seed_generator) < self.p_uncond
@@ -234,18 +235,8 @@ class ScoreModel(keras.Model):
 
     def _check_condition_arguments(self, x, y):
         """Raises before training when arrays or dicts lack the condition (or carry one the model has no use for)."""
-        given = set(x) - {"x"} if isinstance(x, dict) else set()
-        if y is not None and hasattr(y, "shape"):
-            given.add("labels" if self.num_classes is not None else "context" if self.context_dim else "y")
-        elif isinstance(y, dict):
-            given |= set(y)
-        if not (hasattr(x, "shape") or isinstance(x, dict)):
-            return  # datasets and loaders are checked in the first training step
-        if not self.is_conditional and given:
-            raise _unexpected_condition(given)
-        for key, wanted in (("labels", self.num_classes), ("context", self.context_dim)):
-            if wanted is not None and key not in given:
-                raise _missing_condition(key)
+        if hasattr(x, "shape") or isinstance(x, dict):  # datasets and loaders are checked in the first step
+            self._check_given_condition(self._given_condition(x, y))
 
     def normalize_data(self, x):
         """Data units → the model's standardised space."""
@@ -405,7 +396,7 @@ class ScoreModel(keras.Model):
         Args:
             num_samples: number of samples, a positive integer.
             sampler: a `Sampler` or its name (see `keras_score.samplers.SAMPLERS`).
-            steps: number of sampler steps.
+            steps: number of sampler steps (None lets RK45 choose its own).
             time_grid: "karras", "uniform", "log_snr" or a list of times.
             seed: integer seed; None draws one at random.
             batch_size: samples per compiled call (default: all at once).
@@ -443,7 +434,7 @@ class ScoreModel(keras.Model):
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (2**31))
         noise = samplers_lib.initial_noise(num_samples, self.data_shape, seed) * self.sde.prior_std()
-        times = samplers_lib.time_grid(self.schedule, steps, time_grid)
+        times = sampler.make_time_grid(self.schedule, steps, time_grid)
         zero_end = samplers_lib.time_grids.lands_on_data(self.schedule, times)
         sampler, run = self._generate_function(sampler, zero_end, return_trajectory, guidance_scale, guidance)
         if verbose == "auto":

@@ -50,23 +50,33 @@ def denoiser_from_score(score_fn, schedule):
     return denoise
 
 
-def guided_denoiser(denoise, schedule, guidance, conditions):
-    """The denoiser of a run: given the run's condition tensors, then guided.
+def guided_denoiser(denoise, schedule, guidance, conditions, seed):
+    """The denoiser and the state projection of a guided run.
 
     Args:
         denoise: `denoise(x, t, **conditions["denoiser"])`.
         schedule: the `NoiseSchedule`.
         guidance: a `Guidance`.
         conditions: None or a dict with optional "denoiser" and "guidance" entries.
+        seed: the run's integer seed tensor.
 
     Returns:
-        Tuple (guided `denoise(x, t)`, the guidance's condition tensors).
+        Tuple (guided `denoise(x, t)`, `project(x, t, counter)`): the guidance's
+        projection, whose noise is drawn from (seed, counter) in a range of
+        counters apart from the sampler's own.
     """
     conditions = conditions or {}
     denoiser_kwargs = conditions.get("denoiser") or {}
     guidance_conditions = conditions.get("guidance") or {}
     conditioned = (lambda x, t: denoise(x, t, **denoiser_kwargs)) if denoiser_kwargs else denoise
-    return guidance.denoiser(conditioned, schedule, guidance_conditions), guidance_conditions
+
+    def project(x, t, counter):
+        def noise():
+            return backend.stateless_normal(ops.shape(x), seed, _GUIDANCE_NOISE_OFFSET + counter, x.dtype)
+
+        return guidance.project(x, t, schedule, guidance_conditions, noise)
+
+    return guidance.denoiser(conditioned, schedule, guidance_conditions), project
 
 
 def initial_noise(num_samples, shape, seed):
@@ -134,6 +144,13 @@ class Sampler(Configurable):
         """
         raise NotImplementedError
 
+    def make_time_grid(self, schedule, steps, time_grid):
+        """The decreasing times of a run: `keras_score.samplers.time_grid(schedule, steps, time_grid)`.
+
+        Adaptive samplers override it to choose a grid when `steps` is None.
+        """
+        return time_grids.time_grid(schedule, steps, time_grid)
+
     def guided_step(self, denoise, schedule, x, t_cur, t_next, state, noise, final, project):
         """`step` followed by the guidance's `project(x, t, j)` at the time the step lands.
 
@@ -182,7 +199,7 @@ class Sampler(Configurable):
             The final samples, or `(samples, trajectory)` with the trajectory of
             shape (N + 1, n, ...).
         """
-        times = time_grids.time_grid(schedule, steps, time_grid)
+        times = self.make_time_grid(schedule, steps, time_grid)
         zero_end = time_grids.lands_on_data(schedule, times)
         guidance = guidance_lib.get(guidance)
         x_init = ops.convert_to_tensor(x_init, dtype=keras.config.floatx())
@@ -211,18 +228,11 @@ class Sampler(Configurable):
         guidance = guidance_lib.get(guidance)
 
         def run(x, times, seed, conditions=None):
-            guided, guidance_conditions = guided_denoiser(denoise, schedule, guidance, conditions)
+            guided, project = guided_denoiser(denoise, schedule, guidance, conditions, seed)
             num_steps = times.shape[0] - 1
 
             def projection(i):
-                def project(x, t, j):
-                    def noise():
-                        counter = _GUIDANCE_NOISE_OFFSET + i * _NOISE_DRAWS_PER_STEP + j
-                        return backend.stateless_normal(ops.shape(x), seed, counter, x.dtype)
-
-                    return guidance.project(x, t, schedule, guidance_conditions, noise)
-
-                return project
+                return lambda x, t, j: project(x, t, i * _NOISE_DRAWS_PER_STEP + j)
 
             def advance(i, x, state, trajectory, final):
                 def noise(j=0):

@@ -8,7 +8,7 @@ from keras import ops
 from keras_score import backend
 from keras_score.guidance import base as guidance_lib
 from keras_score.samplers import time_grids
-from keras_score.samplers.base import _GUIDANCE_NOISE_OFFSET, Sampler, guided_denoiser, probability_flow
+from keras_score.samplers.base import Sampler, guided_denoiser, probability_flow
 from keras_score.sde import expand_to
 
 
@@ -290,26 +290,11 @@ class RK45(Sampler):
             raise RuntimeError("RK45 is adaptive: its number of evaluations is known after `sample` only.")
         return self.last_num_function_evals
 
-    def sample(
-        self,
-        denoise,
-        x_init,
-        schedule,
-        steps=None,
-        time_grid="karras",
-        seed=0,
-        return_trajectory=False,
-        variables=(),
-        guidance=None,
-        labels=None,
-        condition=None,
-    ):
-        """As `Sampler.sample`; without `steps` the ODE is solved from t_max to t_min (then 0)."""
+    def make_time_grid(self, schedule, steps, time_grid):
+        """As `Sampler.make_time_grid`; without `steps` the ODE is solved from t_max to t_min (then 0)."""
         if steps is None and isinstance(time_grid, str):
             time_grid = [schedule.t_max, schedule.t_min] + [0.0] * time_grids.ends_at_zero(schedule)
-        return super().sample(
-            denoise, x_init, schedule, steps, time_grid, seed, return_trajectory, variables, guidance, labels, condition
-        )
+        return super().make_time_grid(schedule, steps, time_grid)
 
     def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=(), guidance=None):
         """Returns `run(x_init, times, seed, conditions=None)`; it sets `last_num_function_evals`.
@@ -321,16 +306,10 @@ class RK45(Sampler):
         guidance = guidance_lib.get(guidance)
 
         def integrate(x, times, seed, conditions):
-            guided, guidance_conditions = guided_denoiser(denoise, schedule, guidance, conditions)
+            guided, project = guided_denoiser(denoise, schedule, guidance, conditions, seed)
 
             def dx_dt(x, t):
                 return probability_flow(schedule, x, t, guided(x, t))
-
-            def project(x, t, counter):
-                def noise():
-                    return backend.stateless_normal(ops.shape(x), seed, _GUIDANCE_NOISE_OFFSET + counter, x.dtype)
-
-                return guidance.project(x, t, schedule, guidance_conditions, noise)
 
             last = times.shape[0] - 1 - int(zero_end)  # index of the last time with σ > 0
             t = times[0]
