@@ -2,6 +2,7 @@
 
 from keras_score import (
     backend,
+    callbacks,
     conditioning,
     datasets,
     guidance,
@@ -9,12 +10,15 @@ from keras_score import (
     metrics,
     networks,
     noise_levels,
+    objectives,
     parameterization,
     samplers,
     schedules,
     weighting,
 )
+from keras_score.denoiser import Denoiser
 from keras_score.model import ScoreModel
+from keras_score.objectives import DenoisingScoreMatching, Objective
 from keras_score.parameterization import (
     DataPrediction,
     EDMPreconditioning,

@@ -1,92 +1,110 @@
-"""Conditioning a score model on class labels and context vectors, with a null condition.
+"""Conditions: dicts of tensors of any shapes, their specification and the default encoder.
 
-One network learns the conditional denoiser D(x, t | c) and, through the
-null condition ∅, the unconditional D(x, t): during training the condition
-of each example is replaced by ∅ with probability `p_uncond` (Ho & Salimans
-2022, Alg. 1). Labels use a learned embedding with one extra row for ∅;
-context vectors a learned projection, and ∅ a learned vector in its place.
+A condition is a dict of per-example tensors — class labels, context
+vectors, an observation history (batch, T, d), a stack of past frames
+(batch, k, H, W, C), an action sequence. A `ScoreModel` declares what it
+takes as a *condition spec* {name: {"shape": per-example shape, "dtype": …}}
+and a trainable *condition encoder* maps the dict to one vector per example
+for the network. The learned null condition ∅ of classifier-free guidance
+belongs to the `Denoiser`, not to the encoder, so any Keras layer can be an
+encoder (Ho & Salimans 2022, Alg. 1).
 """
+
+import math
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_score import validation
 
-@keras.saving.register_keras_serializable(package="keras_score")
-class ConditionEmbedding(keras.layers.Layer):
-    """Embeds (labels, context, drop) into one vector per example for the network.
+LABELS = "labels"
+
+
+def condition_spec(conditions=None, num_classes=None, context_dim=None):
+    """The normalised condition spec {name: {"shape": tuple, "dtype": str}}.
 
     Args:
-        num_classes: number of classes K (labels 0…K−1; row K is the null
-            class), or None for no labels.
-        context_dim: size of the context vectors, or None for no context.
-        units: size of the embedding.
-
-    Call arguments:
-        condition: dict with "labels" (int, shape (batch,)) when `num_classes`
-            is set, "context" (shape (batch, context_dim)) when `context_dim`
-            is set, and "drop" (bool, shape (batch,)): True replaces the
-            example's condition by the null condition.
+        conditions: None or a dict from names to a per-example shape (a
+            float condition) or to a dict {"shape": ..., "dtype": ...}.
+        num_classes: adds "labels": int32 of shape () when given.
+        context_dim: adds "context": floats of shape (context_dim,) when given.
 
     Returns:
-        Tensor of shape (batch, units).
+        A dict, empty for an unconditional model.
 
     Example:
-    >>> embed = ConditionEmbedding(num_classes=10, units=8)
-    >>> embed({"labels": ops.zeros((4,), "int32"), "drop": ops.zeros((4,), "bool")}).shape
-    (4, 8)
-
-    Reference: Ho & Salimans, "Classifier-Free Diffusion Guidance", 2022.
+    >>> condition_spec({"history": (8, 4)}, num_classes=10)
+    {'history': {'shape': (8, 4), 'dtype': 'float32'}, 'labels': {'shape': (), 'dtype': 'int32'}}
     """
+    spec = {}
+    for name, entry in (conditions or {}).items():
+        if not isinstance(name, str) or name in ("x", "drop"):
+            raise ValueError(f"Condition names must be strings other than 'x' and 'drop'; received {name!r}.")
+        if isinstance(entry, dict):
+            shape, dtype = entry.get("shape"), entry.get("dtype", keras.config.floatx())
+        else:
+            shape, dtype = entry, keras.config.floatx()
+        try:
+            shape = tuple(validation.check_int(d, f"conditions[{name!r}] shape", minimum=1) for d in shape)
+        except TypeError:
+            raise ValueError(
+                f"`conditions[{name!r}]` must be a per-example shape (a tuple of positive integers) or a dict "
+                f"{{'shape': ..., 'dtype': ...}}; received {entry!r}."
+            ) from None
+        spec[name] = {"shape": shape, "dtype": keras.backend.standardize_dtype(dtype)}
+    for name, value, entry in (
+        (LABELS, num_classes, {"shape": (), "dtype": "int32"}),
+        ("context", context_dim, {"shape": (context_dim,), "dtype": keras.config.floatx()}),
+    ):
+        if value is not None:
+            validation.check_int(value, "num_classes" if name == LABELS else "context_dim", minimum=1)
+            if name in spec:
+                raise ValueError(f"`{name}` is given both in `conditions` and as `num_classes`/`context_dim`.")
+            spec[name] = entry
+    return spec
 
-    def __init__(self, num_classes=None, context_dim=None, units=64, **kwargs):
-        super().__init__(**kwargs)
-        if num_classes is None and context_dim is None:
-            raise ValueError("`ConditionEmbedding` needs `num_classes`, `context_dim` or both.")
-        self.num_classes = None if num_classes is None else int(num_classes)
-        self.context_dim = None if context_dim is None else int(context_dim)
-        self.units = int(units)
-        if self.num_classes is not None:
-            self.label_embedding = keras.layers.Embedding(self.num_classes + 1, self.units, name="labels")
-        if self.context_dim is not None:
-            self.context_projection = keras.layers.Dense(self.units, name="context")
 
-    def build(self, input_shape=None):
-        if self.num_classes is not None:
-            self.label_embedding.build((None,))
-        if self.context_dim is not None:
-            self.context_projection.build((None, self.context_dim))
-            self.null_context = self.add_weight(
-                name="null_context", shape=(self.units,), initializer="random_normal"
+def check_condition(name, value, spec, num_samples, num_classes=None):
+    """Validates one condition entry on the host; returns it with a leading axis of `num_samples`.
+
+    A value with the per-example shape is shared by every sample.
+
+    Args:
+        name: the condition's name.
+        value: array-like of shape spec["shape"] or (num_samples, *spec["shape"]).
+        spec: its entry of the condition spec.
+        num_samples: the number of examples.
+        num_classes: for "labels", the number of classes K (values 0…K−1).
+
+    Returns:
+        numpy array of shape (num_samples, *spec["shape"]) and the spec's dtype.
+    """
+    shape = tuple(spec["shape"])
+    integer = keras.backend.standardize_dtype(spec["dtype"]).startswith(("int", "uint"))
+    array = np.asarray(value)
+    if array.shape == shape:
+        array = np.broadcast_to(array, (num_samples, *shape))
+    if array.shape != (num_samples, *shape):
+        expected = f"{shape} or {(num_samples, *shape)}" if shape else f"an int or shape ({num_samples},)"
+        raise ValueError(f"`{name}` must have shape {expected}; received shape {array.shape}.")
+    if integer:
+        if array.dtype.kind not in "iu" and not (
+            array.dtype.kind == "f" and np.all(np.isfinite(array)) and np.all(array == np.round(array))
+        ):
+            raise ValueError(f"`{name}` must be integers; received dtype {array.dtype}.")
+        if num_classes is not None and array.size and (array.min() < 0 or array.max() >= num_classes):
+            raise ValueError(
+                f"`{name}` must lie in [0, {num_classes - 1}] (num_classes={num_classes}); "
+                f"received values in [{array.min()}, {array.max()}]."
             )
-        self.built = True
-
-    def call(self, condition):
-        drop = ops.expand_dims(ops.cast(condition["drop"], "bool"), -1)
-        parts = []
-        if self.num_classes is not None:
-            labels = ops.cast(condition["labels"], "int32")
-            labels = ops.where(drop[:, 0], self.num_classes, labels)
-            parts.append(self.label_embedding(labels))
-        if self.context_dim is not None:
-            context = self.context_projection(ops.cast(condition["context"], self.compute_dtype))
-            parts.append(ops.where(drop, ops.cast(self.null_context, context.dtype), context))
-        return parts[0] if len(parts) == 1 else parts[0] + parts[1]
-
-    def compute_output_shape(self, input_shape):
-        return (None, self.units)
-
-    def get_config(self):
-        return {
-            **super().get_config(),
-            "num_classes": self.num_classes,
-            "context_dim": self.context_dim,
-            "units": self.units,
-        }
+    elif array.dtype.kind not in "biuf" or not np.all(np.isfinite(array)):
+        raise ValueError(f"`{name}` must hold finite numbers.")
+    return np.ascontiguousarray(array.astype(spec["dtype"]))
 
 
 def check_labels(labels, num_classes, num_samples):
-    """Validates labels on the host; returns int32 labels of shape (num_samples,).
+    """Validates class labels on the host; returns int32 labels of shape (num_samples,).
 
     Args:
         labels: an int (one class for every sample) or an array of shape (num_samples,).
@@ -96,43 +114,67 @@ def check_labels(labels, num_classes, num_samples):
     Returns:
         numpy int32 array of shape (num_samples,).
     """
-    array = np.asarray(labels)
-    if array.ndim == 0:
-        array = np.full((num_samples,), array)
-    if array.shape != (num_samples,):
-        raise ValueError(
-            f"`labels` must be an int or an array of shape ({num_samples},); received shape {array.shape}."
-        )
-    if array.dtype.kind not in "iu" and not (array.dtype.kind == "f" and np.all(array == np.round(array))):
-        raise ValueError(f"`labels` must be integers; received dtype {array.dtype}.")
-    if array.size and (array.min() < 0 or array.max() >= num_classes):
-        raise ValueError(
-            f"`labels` must lie in [0, {num_classes - 1}] (num_classes={num_classes}); "
-            f"received values in [{array.min()}, {array.max()}]."
-        )
-    return array.astype("int32")
+    return check_condition(LABELS, labels, {"shape": (), "dtype": "int32"}, num_samples, num_classes)
 
 
-def check_context(context, context_dim, num_samples):
-    """Validates context vectors on the host; returns float32 of shape (num_samples, context_dim).
+@keras.saving.register_keras_serializable(package="keras_score")
+class ConditionEmbedding(keras.layers.Layer):
+    """The default condition encoder: a sum of one learned embedding per condition entry.
+
+    Class labels (the entry "labels") get a learned embedding table; every
+    other entry, of any shape, is flattened and projected by a learned
+    linear map. The sum is one vector per example.
 
     Args:
-        context: an array of shape (context_dim,) (shared by every sample) or
-            (num_samples, context_dim).
-        context_dim: the model's context size.
-        num_samples: the number of samples.
+        num_classes: number of classes K of the "labels" entry, or None.
+        units: size of the embedding.
+
+    Call arguments:
+        condition: dict of tensors with a leading batch axis.
 
     Returns:
-        numpy float32 array of shape (num_samples, context_dim).
+        Tensor of shape (batch, units).
+
+    Example:
+    >>> embed = ConditionEmbedding(num_classes=10, units=8)
+    >>> embed({"labels": ops.zeros((4,), "int32"), "history": ops.zeros((4, 3, 2))}).shape
+    (4, 8)
+
+    Reference: Ho & Salimans, "Classifier-Free Diffusion Guidance", 2022.
     """
-    array = np.asarray(context, dtype="float32")
-    if array.shape == (context_dim,):
-        array = np.broadcast_to(array, (num_samples, context_dim))
-    if array.shape != (num_samples, context_dim):
-        raise ValueError(
-            f"`context` must have shape ({context_dim},) or ({num_samples}, {context_dim}); "
-            f"received shape {array.shape}."
-        )
-    if not np.all(np.isfinite(array)):
-        raise ValueError("`context` contains NaN or Inf values.")
-    return np.ascontiguousarray(array)
+
+    def __init__(self, num_classes=None, units=64, **kwargs):
+        super().__init__(**kwargs)
+        self.num_classes = None if num_classes is None else validation.check_int(num_classes, "num_classes", 1)
+        self.units = validation.check_int(units, "units", minimum=1)
+        self.label_embedding = None
+        if self.num_classes is not None:
+            self.label_embedding = keras.layers.Embedding(self.num_classes, self.units, name="labels")
+        self.projections = {}
+
+    def build(self, input_shape):
+        for name in sorted(input_shape):
+            if name == LABELS and self.label_embedding is not None:
+                self.label_embedding.build((None,))
+                continue
+            projection = keras.layers.Dense(self.units, name=f"project_{name}")
+            projection.build((None, math.prod(input_shape[name][1:])))
+            self.projections[name] = projection
+        self.built = True
+
+    def call(self, condition):
+        parts = []
+        for name in sorted(condition):
+            value = condition[name]
+            if name == LABELS and self.label_embedding is not None:
+                parts.append(self.label_embedding(ops.cast(value, "int32")))
+            else:
+                flat = ops.reshape(ops.cast(value, self.compute_dtype), (ops.shape(value)[0], -1))
+                parts.append(self.projections[name](flat))
+        return sum(parts[1:], parts[0])
+
+    def compute_output_shape(self, input_shape):
+        return (next(iter(input_shape.values()))[0], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "num_classes": self.num_classes, "units": self.units}

@@ -1,4 +1,4 @@
-"""`ScoreModel`: a Keras model that learns a denoiser, trains with `fit` and samples with `generate`."""
+"""`ScoreModel`: a Keras model that trains a `Denoiser` with an objective and samples with `generate`."""
 
 import json
 import sys
@@ -7,55 +7,59 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_score import conditioning, likelihood, noise_levels
+from keras_score import backend, conditioning, likelihood, objectives, validation
 from keras_score import guidance as guidance_lib
-from keras_score import parameterization as parameterization_lib
 from keras_score import samplers as samplers_lib
-from keras_score import schedules
-from keras_score import weighting as weighting_lib
-from keras_score.losses import denoising_score_matching
-from keras_score.normalization import Standardization
-from keras_score.sde import SDE, expand_to
+from keras_score.callbacks import NonFiniteLossGuard
+from keras_score.denoiser import Denoiser
+from keras_score.normalization import Standardization, iterate_batches
+from keras_score.sde import SDE
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
 class ScoreModel(keras.Model):
-    """A score-based generative model: network + schedule + parameterization + weighting.
+    """A score-based generative model: a `Denoiser` trained by an objective, sampled by any sampler.
 
     Training goes through Keras' own `fit` on every backend: `call(x)`
-    standardises the data and `compute_loss` draws noise levels t and noise ε
-    from the model's `SeedGenerator` and averages the weighted denoising loss
-    (`per_example_loss`). The denoiser D(x, t) ≈ E[x₀ | x_t = x] and the score
-    (α·D − x)/σ² work in the model's standardised space; `generate` returns
+    standardises the data and `compute_loss` averages the objective's
+    per-example loss, whose noise levels and noise come from the model's
+    `SeedGenerator` (saved with the model, so resumed training draws new
+    noise). The `denoiser` (network + schedule + parameterization +
+    condition encoder) works in the standardised space; `generate` returns
     samples in data units.
 
-    A conditional model (`num_classes` and/or `context_dim`) learns
-    D(x, t | c) and, with probability `p_uncond` of dropping c during
-    training, the unconditional D(x, t) in the same network (Ho & Salimans
-    2022). Give the condition to `fit` as `fit(x, labels)` (or context, or a
-    dict {"labels": …, "context": …} as y), as a dict input
-    {"x": …, "labels": …, "context": …}, or as a `tf.data` / `DataLoader`
-    yielding `(x, labels)` or such dicts. The network then receives a third
-    input, the condition embedding of shape (batch, condition_units).
+    A conditional model learns D(x, t | c) for a condition c that is a dict
+    of tensors of any shapes — `num_classes` adds class labels "labels",
+    `context_dim` context vectors "context", `conditions` any others, e.g.
+    {"history": (8, 4)} for an observation history — and, with probability
+    `p_uncond` of replacing c by the learned null condition in training, the
+    unconditional D(x, t) in the same network (Ho & Salimans 2022). Give the
+    condition to `fit` as `fit(x, labels)` (when there is one entry), as y
+    = a dict of entries, as dict inputs {"x": …, name: …}, or as a
+    `tf.data` / `DataLoader` yielding `(x, y)` or such dicts.
 
     Args:
-        network: a Keras layer F((x, c_noise)) returning a tensor shaped like x,
-            e.g. `keras_score.networks.MLP()`.
+        network: a Keras layer F((x, c_noise)) returning a tensor shaped like
+            x (F((x, c_noise, e)) with the condition embedding e for a
+            conditional model), e.g. `keras_score.networks.MLP()`.
         schedule: `NoiseSchedule` or name ("edm", "vp", "ve", "sub_vp", "cosine").
         parameterization: `Parameterization` or name ("edm", "epsilon", "x0", "v", "score").
-        weighting: `Weighting` or name ("edm", "snr", "likelihood", "min_snr", "uniform").
-        noise_distribution: `NoiseLevelDistribution` or name
-            ("log_normal", "uniform", "discrete").
+        objective: `Objective` or name in `keras_score.objectives.OBJECTIVES`
+            (default denoising score matching with EDM's weighting and
+            log-normal noise levels).
         normalize: standardise each feature with statistics fitted to the
             training data at the first `fit` (stored with the model).
-        seed: seed of the training noise.
-        feature_names: optional names of the data's features (table columns),
-            saved with the model.
+        seed: seed of the training noise, None or an integer in [0, 2³¹).
+        feature_names: optional names of the data's features (table columns).
         num_classes: number of class labels K (0…K−1) to condition on, or None.
         context_dim: size of continuous context vectors to condition on, or None.
+        conditions: other condition entries, {name: per-example shape} or
+            {name: {"shape": ..., "dtype": ...}}.
+        condition_encoder: a Keras layer mapping the condition dict to
+            (batch, units); default `keras_score.conditioning.ConditionEmbedding`.
         p_uncond: probability of replacing an example's condition by the null
             condition during training (classifier-free guidance needs > 0).
-        condition_units: size of the condition embedding given to the network.
+        condition_units: size of the default encoder's embedding.
 
     Example:
     ```python
@@ -75,54 +79,67 @@ class ScoreModel(keras.Model):
         network,
         schedule="edm",
         parameterization="edm",
-        weighting="edm",
-        noise_distribution="log_normal",
+        objective="dsm",
         normalize=True,
         seed=None,
         feature_names=None,
         num_classes=None,
         context_dim=None,
+        conditions=None,
+        condition_encoder=None,
         p_uncond=0.1,
         condition_units=64,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        for name, value in (("num_classes", num_classes), ("context_dim", context_dim)):
-            if value is not None and (isinstance(value, bool) or int(value) != value or value < 1):
-                raise ValueError(f"`{name}` must be a positive integer or None; received {value!r}.")
-        if not 0.0 <= p_uncond < 1.0:
-            raise ValueError(f"`p_uncond` must lie in [0, 1); received {p_uncond!r}.")
-        if not isinstance(network, keras.layers.Layer):
-            raise ValueError(f"`network` must be a Keras layer or model; received {network!r}.")
-        self.network = network
-        self.schedule = schedules.get(schedule)
+        self.num_classes = None if num_classes is None else validation.check_int(num_classes, "num_classes", 1)
+        self.context_dim = None if context_dim is None else validation.check_int(context_dim, "context_dim", 1)
+        self.conditions = conditioning.condition_spec(conditions)
+        self.p_uncond = validation.check_float(p_uncond, "p_uncond", 0.0, 1.0, exclusive_maximum=True)
+        self.condition_units = validation.check_int(condition_units, "condition_units", 1)
+        self.denoiser = Denoiser(
+            network,
+            schedule,
+            parameterization,
+            conditioning.condition_spec(conditions, self.num_classes, self.context_dim),
+            condition_encoder,
+            self.num_classes,
+            self.condition_units,
+            name="denoiser",
+        )
+        self.objective = objectives.get(objective)
         self.sde = SDE(self.schedule)
-        self.parameterization = parameterization_lib.get(parameterization)
-        self.weighting = weighting_lib.get(weighting)
-        self.noise_distribution = noise_levels.get(noise_distribution)
-        self.normalize = bool(normalize)
-        self.seed = seed
+        self.normalize = validation.check_bool(normalize, "normalize")
+        self.seed = validation.check_seed(seed)
         self.feature_names = None if feature_names is None else [str(n) for n in feature_names]
         self.normalizer = Standardization(name="normalizer")
-        self.seed_generator = keras.random.SeedGenerator(seed, name="training_noise")
-        self.num_classes = None if num_classes is None else int(num_classes)
-        self.context_dim = None if context_dim is None else int(context_dim)
-        self.p_uncond = float(p_uncond)
-        self.condition_units = int(condition_units)
-        self.condition_embedding = None
-        if self.is_conditional:
-            self.condition_embedding = conditioning.ConditionEmbedding(
-                self.num_classes, self.context_dim, self.condition_units, name="condition_embedding"
-            )
+        self.seed_generator = keras.random.SeedGenerator(self.seed, name="training_noise")
         self.data_shape = None
         self.last_num_function_evals = None
         self._generate_functions = {}
         self._log_prob_functions = {}
 
     @property
+    def network(self):
+        return self.denoiser.network
+
+    @property
+    def schedule(self):
+        return self.denoiser.schedule
+
+    @property
+    def parameterization(self):
+        return self.denoiser.parameterization
+
+    @property
+    def condition_spec(self):
+        """The condition entries the model takes: {name: {"shape": ..., "dtype": ...}}."""
+        return self.denoiser.conditions
+
+    @property
     def is_conditional(self):
-        """Whether the model takes labels or context vectors."""
-        return self.num_classes is not None or self.context_dim is not None
+        """Whether the model takes a condition."""
+        return self.denoiser.is_conditional
 
     def build(self, input_shape):
         if isinstance(input_shape, dict):
@@ -131,13 +148,8 @@ class ScoreModel(keras.Model):
         self.data_shape = tuple(input_shape[1:])
         if not self.normalizer.built:
             self.normalizer.build(input_shape)
-        network_shape = (input_shape, (input_shape[0],))
-        if self.condition_embedding is not None:
-            if not self.condition_embedding.built:
-                self.condition_embedding.build()
-            network_shape = network_shape + ((input_shape[0], self.condition_units),)
-        if not self.network.built:
-            self.network.build(network_shape)
+        if not self.denoiser.built:
+            self.denoiser.build(input_shape)
         self.built = True
 
     def call(self, inputs, training=False):
@@ -145,34 +157,35 @@ class ScoreModel(keras.Model):
 
         Args:
             inputs: data of shape (batch, ...) in data units, or a dict with
-                the data under "x" (and the condition under "labels"/"context").
+                the data under "x" (and the condition entries by name).
         """
         return self.normalize_data(inputs["x"] if isinstance(inputs, dict) else inputs)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
-        """Mean weighted denoising loss of the batch; y (if given) holds the condition."""
-        per_example = denoising_score_matching(self, y_pred, self.seed_generator, self._training_condition(x, y, training))
+        """Mean of the objective's per-example loss; y (if given) holds the condition."""
+        condition = self._training_condition(x, y, training)
+        per_example = self.objective(self.denoiser, y_pred, condition, self.seed_generator, training)
         loss = ops.mean(per_example) if sample_weight is None else ops.mean(per_example * sample_weight)
         for extra in self.losses:
             loss = loss + extra
         return loss
 
-    def per_example_loss(self, x, labels=None, context=None, training=False):
-        """Weighted denoising score-matching loss of every example, at fresh random t and ε.
+    def per_example_loss(self, x, condition=None, training=False, **entries):
+        """The objective's loss of every example, at fresh random noise.
 
         Args:
             x: data in data units, shape (batch, ...).
-            labels, context: the condition of a conditional model (None: the
-                null condition).
+            condition: the condition dict of a conditional model (None: the
+                null condition); entries may also be given as keywords
+                (`labels=...`, `context=...`).
             training: drop conditions with probability `p_uncond`.
 
         Returns:
             Tensor of shape (batch,).
         """
-        y = {key: value for key, value in (("labels", labels), ("context", context)) if value is not None}
-        return denoising_score_matching(
-            self, self.normalize_data(x), self.seed_generator, self._training_condition(x, y or None, training)
-        )
+        given = dict(condition or {}, **{k: v for k, v in entries.items() if v is not None})
+        condition = self._training_condition(x, given, training) if given else None
+        return self.objective(self.denoiser, self.normalize_data(x), condition, self.seed_generator, training)
 
     def _given_condition(self, x, y):
         """The condition entries of a batch by name, from dict inputs x and from y (an array or a dict)."""
@@ -181,62 +194,93 @@ class ScoreModel(keras.Model):
         if isinstance(y, dict):
             given.update(y)
         elif y is not None:
-            if self.num_classes is not None and self.context_dim is not None:
+            if len(self.condition_spec) != 1:
                 raise ValueError(
-                    "A model with both labels and context takes y as a dict {'labels': ..., 'context': ...}."
+                    f"This model takes the condition entries {sorted(self.condition_spec) or 'none'}; give y as a "
+                    "dict of them." if self.condition_spec else "This model is unconditional but was given y."
                 )
-            given["labels" if self.num_classes is not None else "context" if self.context_dim else "y"] = y
+            given[next(iter(self.condition_spec))] = y
         return given
 
     def _check_given_condition(self, given):
         """Raises unless `given` holds exactly the condition entries the model takes."""
         if not self.is_conditional and given:
             raise ValueError(
-                f"This model is unconditional but was given {sorted(given)}; set `num_classes` or "
-                "`context_dim` to train a conditional model."
+                f"This model is unconditional but was given {sorted(given)}; set `num_classes`, "
+                "`context_dim` or `conditions` to train a conditional model."
             )
-        for key, wanted in (("labels", self.num_classes), ("context", self.context_dim)):
-            if wanted is not None and key not in given:
+        unknown = sorted(set(given) - set(self.condition_spec))
+        if unknown:
+            raise ValueError(f"Unknown condition entries {unknown}; this model takes {sorted(self.condition_spec)}.")
+        for name in self.condition_spec:
+            if name not in given:
                 raise ValueError(
-                    f"This conditional model needs `{key}` in training: fit it with (x, {key}) "
-                    f"or dict inputs {{'x': ..., '{key}': ...}}."
+                    f"This conditional model needs `{name}` in training: fit it with (x, {name}) "
+                    f"or dict inputs {{'x': ..., '{name}': ...}}."
                 )
 
     def _training_condition(self, x, y, training):
-        """The condition dict of a training batch, from dict inputs x or from y; None if unconditional."""
+        """The condition dict of a training batch (with "drop" flags), or None if unconditional."""
         given = self._given_condition(x, y)
         self._check_given_condition(given)
         if not self.is_conditional:
             return None
-        data = x["x"] if isinstance(x, dict) else x
-        batch_size = ops.shape(data)[0]
-        condition = {}
-        for key, wanted in (("labels", self.num_classes), ("context", self.context_dim)):
-            if wanted is None:
-                continue
-            condition[key] = ops.reshape(given[key], (batch_size,) if key == "labels" else (batch_size, wanted))
+        batch_size = ops.shape(x["x"] if isinstance(x, dict) else x)[0]
+        condition = {
+            name: ops.cast(ops.reshape(given[name], (batch_size, *entry["shape"])), entry["dtype"])
+            for name, entry in self.condition_spec.items()
+        }
         if training and self.p_uncond > 0:
-            drop = keras.random.uniform((batch_size,), seed=self.seed_generator) < self.p_uncond
-        else:
-            drop = ops.zeros((batch_size,), dtype="bool")
-        condition["drop"] = drop
+            condition["drop"] = keras.random.uniform((batch_size,), seed=self.seed_generator) < self.p_uncond
         return condition
 
     def fit(self, x=None, y=None, **kwargs):
-        """`keras.Model.fit`, which first fits the data standardisation if it is not fitted yet.
+        """`keras.Model.fit`, after checking the data and fitting the standardisation if it is not fitted yet.
 
-        For a conditional model, y (or the "labels"/"context" entries of dict
-        inputs) holds the condition.
+        Arrays and dicts of arrays are checked before training: the data's
+        shape against the model's, finite values, and every condition entry
+        (shape, dtype, labels in [0, num_classes)). A loss that becomes NaN
+        or Inf stops training with a `FloatingPointError` and restores the
+        weights of the last epoch that ended finite. A call that fails leaves
+        the model as it was before it, on every backend.
         """
-        self._check_condition_arguments(x, y)
+        self._check_training_arrays(x, y)
+        if not self.built:
+            first = next(iter(iterate_batches(x)))
+            self.build((None, *np.shape(first)[1:]))
         if self.normalize and not self.normalizer.is_adapted:
             self.normalizer.adapt(x)
-        return super().fit(x, y, **kwargs)
+        guard = NonFiniteLossGuard()
+        callbacks = list(kwargs.pop("callbacks", None) or []) + [guard]
+        variables = list(self.variables) + list(self.metrics_variables)
+        if self.optimizer is not None:
+            variables += list(self.optimizer.variables)
+        with backend.restore_on_error(variables):
+            history = super().fit(x, y, callbacks=callbacks, **kwargs)
+        guard.raise_if_stopped()
+        return history
 
-    def _check_condition_arguments(self, x, y):
-        """Raises before training when arrays or dicts lack the condition (or carry one the model has no use for)."""
-        if hasattr(x, "shape") or isinstance(x, dict):  # datasets and loaders are checked in the first step
-            self._check_given_condition(self._given_condition(x, y))
+    def _check_training_arrays(self, x, y):
+        """Checks arrays and dicts of arrays on the host (datasets and loaders are checked as they stream)."""
+        if not (hasattr(x, "shape") or isinstance(x, dict)):
+            return
+        data = np.asarray(ops.convert_to_numpy(x["x"] if isinstance(x, dict) else x))
+        if self.data_shape is not None and data.shape[1:] != tuple(self.data_shape):
+            raise ValueError(
+                f"`x` must have shape (n, {', '.join(map(str, self.data_shape))}) like the model's data; "
+                f"received shape {data.shape}."
+            )
+        if not np.all(np.isfinite(data)):
+            raise ValueError(f"Training data contains {int(np.sum(~np.isfinite(data)))} NaN or Inf values.")
+        given = self._given_condition(x, y)
+        self._check_given_condition(given)
+        for name, value in given.items():
+            conditioning.check_condition(
+                name, ops.convert_to_numpy(value), self.condition_spec[name], data.shape[0], self._num_classes(name)
+            )
+
+    def _num_classes(self, name):
+        return self.num_classes if name == conditioning.LABELS else None
 
     def normalize_data(self, x):
         """Data units → the model's standardised space."""
@@ -247,78 +291,38 @@ class ScoreModel(keras.Model):
         """The model's standardised space → data units."""
         return self.normalizer.inverse(z) if self.normalize else z
 
-    def network_output(self, x, t, condition=None, training=False):
-        """The raw network output F(c_in·x, c_noise[, condition embedding]) at times t (scalar or (batch,)).
-
-        `condition` is the dict of "labels", "context" and "drop" tensors of
-        a conditional model; None gives the null condition.
-        """
-        batch_size = ops.shape(x)[0]
-        t = ops.broadcast_to(ops.convert_to_tensor(t, dtype=x.dtype), (batch_size,))
-        alpha = self.schedule.alpha(t)
-        sigma = self.schedule.sigma(t)
-        c_in = expand_to(self.parameterization.c_in(alpha, sigma), x)
-        c_noise = self.parameterization.c_noise(alpha, sigma)
-        if self.condition_embedding is None:
-            return self.network((c_in * x, c_noise), training=training)
-        if condition is None:
-            condition = self._null_condition(batch_size)
-        return self.network((c_in * x, c_noise, self.condition_embedding(condition)), training=training)
-
-    def _null_condition(self, batch_size):
-        condition = {"drop": ops.ones((batch_size,), dtype="bool")}
-        if self.num_classes is not None:
-            condition["labels"] = ops.zeros((batch_size,), dtype="int32")
-        if self.context_dim is not None:
-            condition["context"] = ops.zeros((batch_size, self.context_dim), dtype=self.compute_dtype)
-        return condition
-
-    def denoise(self, x, t, labels=None, context=None, guidance_scale=None):
+    def denoise(self, x, t, condition=None, guidance_scale=None, **entries):
         """D(x, t) ≈ E[x₀ | x_t = x] in the standardised space; t scalar or shape (batch,).
 
-        For a conditional model, `labels` (int, (batch,)) and/or `context`
-        ((batch, context_dim)) give D(x, t | c); without them D is the
-        unconditional denoiser. With `guidance_scale` w, classifier-free
-        guidance D̃ = D(x, t) + w·(D(x, t | c) − D(x, t)) (Ho & Salimans
-        2022, Eq. 6 written on the denoiser): w = 1 is conditional, w = 0
-        unconditional, w > 1 sharpens the condition. For w ∉ {0, 1} both
-        denoisers come from one batched network call.
+        For a conditional model, the condition (a dict, or entries as
+        keywords: `labels` (int, (batch,)), `context`, ...) gives D(x, t | c);
+        without it D is the unconditional denoiser. With `guidance_scale` w,
+        classifier-free guidance D̃ = D(x, t) + w·(D(x, t | c) − D(x, t))
+        (Ho & Salimans 2022, Eq. 6 written on the denoiser), both from one
+        batched network call.
         """
         x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
-        alpha = expand_to(self.schedule.alpha(t), x)
-        sigma = expand_to(self.schedule.sigma(t), x)
-        given = {key: value for key, value in (("labels", labels), ("context", context)) if value is not None}
+        given = dict(condition or {}, **{k: v for k, v in entries.items() if v is not None})
         if given and not self.is_conditional:
             raise ValueError(f"This model is unconditional; `{'`, `'.join(sorted(given))}` cannot be given.")
-        if not given or guidance_scale == 0:
-            output = self.network_output(x, t)
-        else:
-            batch_size = ops.shape(x)[0]
-            condition = dict(self._null_condition(batch_size), **given)
-            condition["drop"] = ops.zeros((batch_size,), dtype="bool")
-            if guidance_scale is None or guidance_scale == 1:
-                output = self.network_output(x, t, condition)
-            else:
-                null = self._null_condition(batch_size)
-                both = {key: ops.concatenate([condition[key], null[key]], axis=0) for key in condition}
-                t_both = ops.broadcast_to(ops.convert_to_tensor(t, dtype=x.dtype), (batch_size,))
-                outputs = self.network_output(
-                    ops.concatenate([x, x], axis=0), ops.concatenate([t_both, t_both], axis=0), both
-                )
-                output = guidance_lib.classifier_free_guidance(
-                    outputs[:batch_size], outputs[batch_size:], guidance_scale
-                )
-        return self.parameterization.denoise(x, ops.cast(output, x.dtype), alpha, sigma)
+        if not given:
+            return self.denoiser(x, t)
+        condition = self._sampling_condition(given, ops.shape(x)[0])
+        condition = {k: ops.convert_to_tensor(v) for k, v in condition.items()}
+        return self._sampling_denoise(x, t, condition, guidance_scale)
 
-    def score(self, x, t, labels=None, context=None, guidance_scale=None):
+    def _sampling_denoise(self, x, t, condition=None, guidance_scale=None):
+        """The denoiser a sampler runs: conditional, or classifier-free guided when a scale is given."""
+        if guidance_scale is None:
+            return self.denoiser(x, t, condition)
+        return self.denoiser.guided(x, t, condition, guidance_scale)
+
+    def score(self, x, t, condition=None, guidance_scale=None, **entries):
         """∇ₓ log p_t(x) = (α·D − x)/σ² in the standardised space (arguments as in `denoise`)."""
         x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
         return samplers_lib.score_from_denoised(
-            self.schedule, x, t, self.denoise(x, t, labels, context, guidance_scale)
+            self.schedule, x, t, self.denoise(x, t, condition, guidance_scale, **entries)
         )
-
-    def _unconditional_denoise(self, z, t):
-        return self.denoise(z, t)
 
     def log_prob(self, x, **kwargs):
         """Log-density of each example in nats, in data units, by the probability-flow ODE.
@@ -344,8 +348,7 @@ class ScoreModel(keras.Model):
 
         Reference: Song et al. 2021, Sec. 4.3 and App. D.
         """
-        if not self.built or self.data_shape is None:
-            raise ValueError("The model is not built: call `fit` (or `build`) before `log_prob`.")
+        self._check_built("log_prob")
         x = np.asarray(ops.convert_to_numpy(x), dtype=self.compute_dtype)
         if x.shape[1:] != tuple(self.data_shape):
             raise ValueError(
@@ -353,7 +356,7 @@ class ScoreModel(keras.Model):
                 f"received shape {x.shape}."
             )
         result = likelihood.log_prob(
-            self._unconditional_denoise,
+            self.denoiser,
             self.schedule,
             self.normalize_data(x),
             variables=self.variables,
@@ -368,6 +371,10 @@ class ScoreModel(keras.Model):
             return result[0] - log_det, result[1]
         return result - log_det
 
+    def _check_built(self, method):
+        if not self.built or self.data_shape is None:
+            raise ValueError(f"The model is not built: call `fit` (or `build`) before `{method}`.")
+
     def generate(
         self,
         num_samples,
@@ -377,6 +384,7 @@ class ScoreModel(keras.Model):
         seed=None,
         batch_size=None,
         return_trajectory=False,
+        condition=None,
         labels=None,
         context=None,
         guidance_scale=None,
@@ -388,9 +396,13 @@ class ScoreModel(keras.Model):
         Sample i starts from prior noise that depends only on (seed, i), so a
         deterministic sampler gives sample i identically in any batch; a
         stochastic sampler gives identical results for the same seed and
-        batch size on the same backend. The number of denoiser evaluations
-        of the last call is kept in `last_num_function_evals` (with
-        classifier-free guidance at w ∉ {0, 1} each is one network call on a
+        batch size on the same backend. The sampling loop is compiled once
+        per sampler configuration, batch shape and kind of guidance; the
+        guidance scale, the condition, the guidance's data (inpainting
+        values and masks, labels, measurements) and the seed travel into it
+        as tensors, so calls that change only those reuse it. The number of
+        denoiser evaluations of the last call is `last_num_function_evals`
+        (with classifier-free guidance each is one network call on a
         doubled batch).
 
         Args:
@@ -398,16 +410,18 @@ class ScoreModel(keras.Model):
             sampler: a `Sampler` or its name (see `keras_score.samplers.SAMPLERS`).
             steps: number of sampler steps (None lets RK45 choose its own).
             time_grid: "karras", "uniform", "log_snr" or a list of times.
-            seed: integer seed; None draws one at random.
+            seed: integer seed in [0, 2³¹); None draws one at random.
             batch_size: samples per compiled call (default: all at once).
             return_trajectory: also return the states at every grid time
                 (in the standardised space).
+            condition: dict of condition entries of a conditional model, each
+                of the per-example shape (shared) or (num_samples, ...).
             labels: class of every sample, an int or shape (num_samples,),
                 for a model with `num_classes` or for `ClassifierGuidance`.
             context: context vectors, shape (context_dim,) or
                 (num_samples, context_dim), for a model with `context_dim`.
             guidance_scale: classifier-free guidance scale w (see `denoise`);
-                None means w = 1, the conditional model.
+                None samples the conditional model without the doubled batch.
             guidance: a `keras_score.guidance.Guidance` (classifier,
                 measurement gradient, inpainting) or a list of them.
             verbose: 0, 1, or "auto" (a progress bar over the batches when
@@ -420,23 +434,19 @@ class ScoreModel(keras.Model):
         Example:
         >>> samples = model.generate(64, labels=3, guidance_scale=2.0, sampler="dpmpp_2m", steps=20)
         """
-        if not self.built or self.data_shape is None:
-            raise ValueError("The model is not built: call `fit` (or `build`) before `generate`.")
-        if isinstance(num_samples, bool) or int(num_samples) != num_samples or num_samples < 1:
-            raise ValueError(f"`num_samples` must be a positive integer; received {num_samples!r}.")
-        num_samples = int(num_samples)
-        batch_size = num_samples if batch_size is None else int(batch_size)
-        if batch_size < 1:
-            raise ValueError(f"`batch_size` must be a positive integer; received {batch_size}.")
+        self._check_built("generate")
+        num_samples = validation.check_int(num_samples, "num_samples", minimum=1)
+        batch_size = num_samples if batch_size is None else validation.check_int(batch_size, "batch_size", 1)
+        seed = validation.check_seed(seed)
+        if seed is None:
+            seed = int(np.random.SeedSequence().entropy % (validation.SEED_MAX + 1))
         sampler = samplers_lib.get(sampler)
         guidance = guidance_lib.get(guidance)
-        conditions = self._generate_conditions(num_samples, labels, context, guidance_scale, guidance)
-        if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (2**31))
+        conditions = self._generate_conditions(num_samples, condition, labels, context, guidance_scale, guidance)
         noise = samplers_lib.initial_noise(num_samples, self.data_shape, seed) * self.sde.prior_std()
         times = sampler.make_time_grid(self.schedule, steps, time_grid)
         zero_end = samplers_lib.time_grids.lands_on_data(self.schedule, times)
-        sampler, run = self._generate_function(sampler, zero_end, return_trajectory, guidance_scale, guidance)
+        run = self._generate_function(sampler, zero_end, return_trajectory, conditions, guidance)
         if verbose == "auto":
             verbose = int(sys.stdout.isatty())
         progress = keras.utils.Progbar(num_samples, unit_name="sample") if verbose else None
@@ -450,18 +460,16 @@ class ScoreModel(keras.Model):
             result = run(
                 ops.convert_to_tensor(noise[start:stop], dtype=self.compute_dtype),
                 ops.convert_to_tensor(times, dtype=self.compute_dtype),
-                ops.convert_to_tensor(seed + start, dtype="int32"),
+                ops.convert_to_tensor((seed + start) % (validation.SEED_MAX + 1), dtype="int32"),
                 tensors,
             )
-            x, trajectory = result if return_trajectory else (result, None)
-            outputs.append(ops.convert_to_numpy(self.denormalize_data(x)))
-            trajectories.append(None if trajectory is None else ops.convert_to_numpy(trajectory))
-            evaluations = getattr(sampler, "last_num_function_evals", None) or sampler.num_function_evals(
-                len(times) - 1, zero_end
-            )
+            outputs.append(ops.convert_to_numpy(self.denormalize_data(result["x"])))
+            if return_trajectory:
+                trajectories.append(ops.convert_to_numpy(result["trajectory"]))
+            evaluations = int(ops.convert_to_numpy(result["num_function_evals"]))
             if progress is not None:
                 progress.update(stop, values=[("nfe", evaluations)])
-        self.last_num_function_evals = int(evaluations)
+        self.last_num_function_evals = evaluations
         samples = np.concatenate(outputs)
         if not np.all(np.isfinite(samples)):
             raise FloatingPointError(
@@ -472,62 +480,74 @@ class ScoreModel(keras.Model):
             return samples, np.concatenate(trajectories, axis=1)
         return samples
 
-    def _generate_conditions(self, num_samples, labels, context, guidance_scale, guidance):
+    def _sampling_condition(self, given, num_samples):
+        """Validated per-sample host arrays of the condition entries in `given` (all entries required)."""
+        self._check_given_condition(given)
+        return {
+            name: conditioning.check_condition(name, value, self.condition_spec[name], num_samples, self._num_classes(name))
+            for name, value in given.items()
+        }
+
+    def _generate_conditions(self, num_samples, condition, labels, context, guidance_scale, guidance):
         """Validates the condition and guidance arguments of `generate`; returns per-sample host arrays."""
+        given = dict(condition or {})
+        for name, value in (("labels", labels), ("context", context)):
+            if value is not None and (name in self.condition_spec or name == "context"):
+                given[name] = value
+        if labels is not None:
+            if "labels" not in self.condition_spec and not guidance.uses_labels:
+                raise ValueError("`labels` were given to a model without `num_classes` and no guidance reads them.")
+            labels = conditioning.check_labels(labels, self.num_classes or validation.SEED_MAX, num_samples)
+        if given and not self.is_conditional:
+            raise ValueError(
+                f"This model is unconditional; `{'`, `'.join(sorted(given))}` cannot be given (set "
+                "`num_classes`, `context_dim` or `conditions` to train a conditional model)."
+            )
+        denoiser = {"condition": self._sampling_condition(given, num_samples)} if given else {}
         if guidance_scale is not None:
             if not self.is_conditional:
                 raise ValueError(
-                    "`guidance_scale` needs a conditional model (`num_classes` or `context_dim`); this model is "
-                    "unconditional."
+                    "`guidance_scale` needs a conditional model (`num_classes`, `context_dim` or `conditions`); "
+                    "this model is unconditional."
                 )
-            if labels is None and context is None:
-                raise ValueError("`guidance_scale` needs the condition to guide toward: give `labels` or `context`.")
-            if isinstance(guidance_scale, bool) or not np.isfinite(guidance_scale):
-                raise ValueError(f"`guidance_scale` must be a finite number; received {guidance_scale!r}.")
-        denoiser = {}
-        if labels is not None:
-            if self.num_classes is None and not guidance.uses_labels:
-                raise ValueError(
-                    "`labels` were given to a model without `num_classes` and no guidance reads them."
-                )
-            num_classes = self.num_classes if self.num_classes is not None else np.iinfo("int32").max
-            labels = conditioning.check_labels(labels, num_classes, num_samples)
-            if self.num_classes is not None:
-                denoiser["labels"] = labels
-        if context is not None:
-            if self.context_dim is None:
-                raise ValueError("`context` was given to a model without `context_dim`.")
-            denoiser["context"] = conditioning.check_context(context, self.context_dim, num_samples)
+            if not given:
+                raise ValueError("`guidance_scale` needs the condition to guide toward: give `condition` or `labels`.")
+            scale = validation.check_float(guidance_scale, "guidance_scale")
+            denoiser["guidance_scale"] = np.full((num_samples,), scale, dtype="float32")
         guidance.check_model(self)
         normalize = (lambda v: ops.convert_to_numpy(self.normalize_data(v))) if self.normalize else None
         return {"denoiser": denoiser, "guidance": guidance.prepare(num_samples, self.data_shape, labels, normalize)}
 
-    def _generate_function(self, sampler, zero_end, return_trajectory, guidance_scale, guidance):
-        """(sampler, its compiled loop); cached per sampler configuration when there is no guidance object.
-
-        The sampler returned is the one the loop was compiled for (an adaptive
-        sampler records its evaluations there).
-        """
+    def _generate_function(self, sampler, zero_end, return_trajectory, conditions, guidance):
+        """The compiled loop, cached by what is baked into its graph (never by the values of tensors)."""
         key = (
             json.dumps(keras.saving.serialize_keras_object(sampler), sort_keys=True),
             zero_end,
             return_trajectory,
-            None if guidance_scale is None else float(guidance_scale),
+            tuple(sorted(conditions["denoiser"])),
+            guidance.signature,
         )
-        unguided = isinstance(guidance, guidance_lib.NullGuidance)
-        if unguided and key in self._generate_functions:
-            return self._generate_functions[key]
-        run = sampler.compile(
-            lambda x, t, **condition: self.denoise(x, t, guidance_scale=guidance_scale, **condition),
-            self.schedule,
-            zero_end,
-            return_trajectory,
-            list(self.variables) + guidance.variables,
-            guidance,
-        )
-        if unguided:
-            self._generate_functions[key] = (sampler, run)
-        return sampler, run
+        if key not in self._generate_functions:
+            self._generate_functions[key] = sampler.compile(
+                self._sampling_denoise,
+                self.schedule,
+                zero_end,
+                return_trajectory,
+                list(self.variables) + guidance.variables,
+                guidance,
+            )
+        return self._generate_functions[key]
+
+    def save_own_variables(self, store):
+        """Saves the model's own variables and the training-noise generator's state (so resumed training draws new noise)."""
+        super().save_own_variables(store)
+        store[str(len(self._trainable_variables + self._non_trainable_variables))] = self.seed_generator.state
+
+    def load_own_variables(self, store):
+        own = self._trainable_variables + self._non_trainable_variables
+        for i, variable in enumerate(own):
+            variable.assign(store[str(i)])
+        self.seed_generator.state.assign(store[str(len(own))])
 
     def get_config(self):
         config = super().get_config()
@@ -536,13 +556,18 @@ class ScoreModel(keras.Model):
                 "network": keras.saving.serialize_keras_object(self.network),
                 "schedule": keras.saving.serialize_keras_object(self.schedule),
                 "parameterization": keras.saving.serialize_keras_object(self.parameterization),
-                "weighting": keras.saving.serialize_keras_object(self.weighting),
-                "noise_distribution": keras.saving.serialize_keras_object(self.noise_distribution),
+                "objective": keras.saving.serialize_keras_object(self.objective),
                 "normalize": self.normalize,
                 "seed": self.seed,
                 "feature_names": self.feature_names,
                 "num_classes": self.num_classes,
                 "context_dim": self.context_dim,
+                "conditions": {n: {"shape": list(e["shape"]), "dtype": e["dtype"]} for n, e in self.conditions.items()},
+                "condition_encoder": (
+                    None
+                    if self.denoiser.condition_encoder is None
+                    else keras.saving.serialize_keras_object(self.denoiser.condition_encoder)
+                ),
                 "p_uncond": self.p_uncond,
                 "condition_units": self.condition_units,
             }
@@ -552,6 +577,7 @@ class ScoreModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("network", "schedule", "parameterization", "weighting", "noise_distribution"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
+        for key in ("network", "schedule", "parameterization", "objective", "condition_encoder"):
+            if config.get(key) is not None:
+                config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

@@ -1,14 +1,16 @@
 """The one place where keras_score branches on the Keras backend.
 
 Everything else in the library is written with `keras.ops` and
-`keras.random`. Three things cannot be: compiling a whole sampling loop
+`keras.random`. Four things cannot be: compiling a whole sampling loop
 (`jax.jit` with stateless variables, `tf.function`, eager `torch.no_grad`),
-drawing noise from a seed tensor inside that loop, and gradients with
-respect to the inputs (for guidance).
+drawing noise from a seed tensor inside that loop, gradients with
+respect to the inputs (for guidance), and restoring a model's variables
+after a failed `fit` (JAX purges them during training).
 """
 
 from keras_score.backend.autodiff import gradient
 from keras_score.backend.compile import compile_function
 from keras_score.backend.random import stateless_normal
+from keras_score.backend.state import restore_on_error
 
-__all__ = ["compile_function", "gradient", "stateless_normal"]
+__all__ = ["compile_function", "gradient", "restore_on_error", "stateless_normal"]
