@@ -184,16 +184,11 @@ def fit_model(data, columns, args):
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, epochs * steps_per_epoch, alpha=0.1)
     model = ScoreModel(MLP(args.hidden_units, args.blocks), seed=args.seed, feature_names=columns)
     model.compile(optimizer=keras.optimizers.Adam(schedule))
-    history = model.fit(
-        data,
-        batch_size=batch_size,
-        epochs=epochs,
-        verbose=2 if args.verbose else 0,
-        callbacks=[keras.callbacks.TerminateOnNaN()],
-    )
+    try:
+        history = model.fit(data, batch_size=batch_size, epochs=epochs, verbose=2 if args.verbose else 0)
+    except FloatingPointError as error:
+        raise TrainingError(f"training diverged; try a smaller --learning-rate. {error}") from None
     loss = history.history["loss"][-1]
-    if not math.isfinite(loss):
-        raise TrainingError(f"training diverged (loss {loss}); try a smaller --learning-rate.")
     return model, loss, epochs * steps_per_epoch
 
 

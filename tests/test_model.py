@@ -110,7 +110,8 @@ def test_fit_accepts_tf_data_and_torch_dataloader():
     import torch
 
     data = MIXTURE.sample(512, seed=0)
-    model = small_model(schedule="vp", parameterization="epsilon", weighting="snr", noise_distribution="uniform")
+    objective = keras_score.DenoisingScoreMatching(weighting="snr", noise_distribution="uniform")
+    model = small_model(schedule="vp", parameterization="epsilon", objective=objective)
     model.compile(optimizer="adam")
     history = model.fit(tf.data.Dataset.from_tensor_slices(data).batch(128), epochs=2, verbose=0)
     assert np.all(np.isfinite(history.history["loss"]))
