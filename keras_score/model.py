@@ -254,6 +254,8 @@ class ScoreModel(keras.Model):
         callbacks = list(kwargs.pop("callbacks", None) or []) + [guard]
         variables = list(self.variables) + list(self.metrics_variables)
         if self.optimizer is not None:
+            if not self.optimizer.built:  # so that a failure inside `fit` finds its state there to restore
+                self.optimizer.build(self.trainable_variables)
             variables += list(self.optimizer.variables)
         with backend.restore_on_error(variables):
             history = super().fit(x, y, callbacks=callbacks, **kwargs)

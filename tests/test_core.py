@@ -256,3 +256,17 @@ def test_the_training_noise_state_is_saved_and_resumed(data, tmp_path):
     np.testing.assert_allclose(
         to_numpy(loaded.per_example_loss(batch)), to_numpy(model.per_example_loss(batch)), rtol=1e-5
     )
+
+
+def test_a_first_fit_that_fails_leaves_the_model_usable(data):
+    import tensorflow as tf
+
+    x, labels = data
+    model = tiny(num_classes=4)
+    model.compile(optimizer="adam")
+    model.build((None, 2))
+    model.normalizer.adapt(x)
+    unlabeled = tf.data.Dataset.from_tensor_slices(x).batch(64)
+    with pytest.raises(ValueError, match="needs `labels`"):
+        model.fit(unlabeled, epochs=1, verbose=0)
+    assert np.isfinite(model.fit(x, labels, batch_size=128, epochs=1, verbose=0).history["loss"][-1])
