@@ -39,6 +39,7 @@ from keras_score.samplers.ode import (
     step_size_factor,
 )
 from keras_score.sde import SDE
+from keras_score.validation import check_bool, check_choice, check_float, check_int, check_positive_float
 
 SOLVERS = ("rk45", "heun", "rk4")
 DIVERGENCES = ("exact", "hutchinson")
@@ -46,32 +47,11 @@ PROBE_DISTRIBUTIONS = ("rademacher", "gaussian")
 _EVALS_PER_STEP = {"heun": 2, "rk4": 4}
 
 
-def _positive_int(value, arg):
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
-        raise ValueError(f"`{arg}` must be a positive integer; received {arg}={value!r}.")
-    return int(value)
-
-
-def _positive_float(value, arg):
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"`{arg}` must be a positive number; received {arg}={value!r}.")
-    return float(value)
-
-
-def _choice(value, options, arg):
-    if value not in options:
-        raise ValueError(f"`{arg}` must be one of {list(options)}; received {arg}={value!r}.")
-    return value
-
-
 def _start_time(schedule, t_min):
     """The time where integration starts: `t_min` or the schedule's, checked to have σ > 0."""
     t_min = schedule.t_min if t_min is None else t_min
-    if isinstance(t_min, bool) or not isinstance(t_min, (int, float)) or not 0 <= t_min < schedule.t_max:
-        raise ValueError(
-            f"`t_min` must be a number in [0, t_max={schedule.t_max}); received t_min={t_min!r}."
-        )
-    if not float(ops.convert_to_numpy(schedule.sigma(float(t_min)))) > 0:
+    t_min = check_float(t_min, "t_min", minimum=0.0, maximum=schedule.t_max, exclusive_maximum=True)
+    if not float(ops.convert_to_numpy(schedule.sigma(t_min))) > 0:
         raise ValueError(
             f"`t_min` must have σ(t_min) > 0, where the score is finite; received t_min={t_min!r} "
             f"with σ(t_min) = 0 (try t_min={schedule.t_min})."
@@ -326,10 +306,12 @@ def log_prob(
         raise ValueError(f"`x` must have shape (n, ...) with n >= 1 examples; received shape {x.shape}.")
     if not np.all(np.isfinite(x)):
         raise ValueError(f"`x` contains {int(np.sum(~np.isfinite(x)))} NaN or Inf values.")
-    _choice(solver, SOLVERS, "solver")
-    _choice(divergence, DIVERGENCES, "divergence")
-    _choice(probe_distribution, PROBE_DISTRIBUTIONS, "probe_distribution")
-    probes = _positive_int(probes, "probes")
+    check_choice(solver, "solver", SOLVERS)
+    check_choice(divergence, "divergence", DIVERGENCES)
+    check_choice(probe_distribution, "probe_distribution", PROBE_DISTRIBUTIONS)
+    probes = check_int(probes, "probes", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
+    return_details = check_bool(return_details, "return_details")
     if divergence == "exact" and probes != 1:
         raise ValueError(f"`probes` applies to divergence='hutchinson' only; received probes={probes}.")
     if solver == "rk45":
@@ -337,13 +319,13 @@ def log_prob(
             raise ValueError(
                 f"`steps` is for the fixed-step solvers; solver='rk45' is adaptive (received steps={steps!r})."
             )
-        rtol, atol = _positive_float(rtol, "rtol"), _positive_float(atol, "atol")
-        max_steps = _positive_int(max_steps, "max_steps")
+        rtol, atol = check_positive_float(rtol, "rtol"), check_positive_float(atol, "atol")
+        max_steps = check_int(max_steps, "max_steps", minimum=1)
     elif steps is None:
         raise ValueError(f"`steps` is required with solver={solver!r}.")
     else:
-        steps = _positive_int(steps, "steps")
-    batch_size = x.shape[0] if batch_size is None else _positive_int(batch_size, "batch_size")
+        steps = check_int(steps, "steps", minimum=1)
+    batch_size = x.shape[0] if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
     start_time = _start_time(schedule, t_min)
     if solver == "rk45":
         times = np.array([start_time, schedule.t_max])
@@ -416,7 +398,8 @@ def dequantize(x, num_levels=256, data_range=(-1.0, 1.0), seed=0):
     Example:
     >>> dequantize(np.array([[0, 255]]), seed=0).round(2)  # in [-1, -0.992) and [0.992, 1)
     """
-    num_levels = _positive_int(num_levels, "num_levels")
+    num_levels = check_int(num_levels, "num_levels", minimum=1)
+    seed = check_int(seed, "seed", minimum=0)
     lo, hi = _data_range(data_range)
     x = np.asarray(x)
     if not np.issubdtype(x.dtype, np.integer) or x.size and (x.min() < 0 or x.max() >= num_levels):
@@ -429,12 +412,14 @@ def dequantize(x, num_levels=256, data_range=(-1.0, 1.0), seed=0):
 
 
 def _data_range(data_range):
+    """(lo, hi) as floats: a pair of finite numbers with lo < hi."""
     try:
-        lo, hi = (float(v) for v in data_range)
+        lo, hi = data_range
     except (TypeError, ValueError):
         raise ValueError(f"`data_range` must be a pair (lo, hi); received data_range={data_range!r}.") from None
-    if not (math.isfinite(lo) and math.isfinite(hi) and lo < hi):
-        raise ValueError(f"`data_range` must satisfy lo < hi, both finite; received data_range={data_range!r}.")
+    lo, hi = check_float(lo, "data_range[0]"), check_float(hi, "data_range[1]")
+    if not lo < hi:
+        raise ValueError(f"`data_range` must satisfy lo < hi; received data_range={data_range!r}.")
     return lo, hi
 
 
@@ -463,10 +448,10 @@ def bits_per_dim(log_prob, num_dims, num_levels=None, data_range=(-1.0, 1.0)):
     >>> float(bits_per_dim(-3 * np.log(2.0), 3, num_levels=256))
     8.0
     """
-    num_dims = _positive_int(num_dims, "num_dims")
+    num_dims = check_int(num_dims, "num_dims", minimum=1)
     log_prob = np.asarray(ops.convert_to_numpy(log_prob), dtype=np.float64)
     if num_levels is not None:
-        num_levels = _positive_int(num_levels, "num_levels")
+        num_levels = check_int(num_levels, "num_levels", minimum=1)
         lo, hi = _data_range(data_range)
         log_prob = log_prob + num_dims * math.log((hi - lo) / num_levels)
     return -log_prob / (num_dims * math.log(2.0))

@@ -235,17 +235,17 @@ def test_dequantize_maps_8_bit_data_into_bins_of_minus_one_to_one():
         ({"solver": "euler"}, "`solver` must be one of"),
         ({"divergence": "trace"}, "`divergence` must be one of"),
         ({"divergence": "hutchinson", "probe_distribution": "uniform"}, "`probe_distribution` must be one of"),
-        ({"divergence": "hutchinson", "probes": 0}, "`probes` must be a positive integer"),
+        ({"divergence": "hutchinson", "probes": 0}, "`probes` must be an integer >= 1"),
         ({"probes": 4}, "`probes` applies to divergence='hutchinson' only"),
         ({"solver": "heun"}, "`steps` is required"),
-        ({"solver": "rk4", "steps": 2.5}, "`steps` must be a positive integer"),
+        ({"solver": "rk4", "steps": 2.5}, "`steps` must be an integer >= 1"),
         ({"steps": 8}, "`steps` is for the fixed-step solvers"),
-        ({"rtol": 0.0}, "`rtol` must be a positive number"),
-        ({"atol": -1.0}, "`atol` must be a positive number"),
-        ({"batch_size": 0}, "`batch_size` must be a positive integer"),
+        ({"rtol": 0.0}, "`rtol` must be a finite number > 0"),
+        ({"atol": -1.0}, "`atol` must be a finite number > 0"),
+        ({"batch_size": 0}, "`batch_size` must be an integer >= 1"),
         ({"t_min": 0.0}, r"σ\(t_min\) > 0"),
-        ({"t_min": 2.0}, "`t_min` must be a number in"),
-        ({"max_steps": 0}, "`max_steps` must be a positive integer"),
+        ({"t_min": 2.0}, "`t_min` must be a finite number >= 0.0 and < 1.0"),
+        ({"max_steps": 0}, "`max_steps` must be an integer >= 1"),
     ],
 )
 def test_bad_arguments(kwargs, fragment):
@@ -261,7 +261,7 @@ def test_bad_data_and_unit_arguments():
         likelihood.log_prob(denoise, schedule, np.zeros(3))
     with pytest.raises(ValueError, match="NaN or Inf"):
         likelihood.log_prob(denoise, schedule, np.array([[0.0, np.nan]]))
-    with pytest.raises(ValueError, match="`num_dims` must be a positive integer"):
+    with pytest.raises(ValueError, match="`num_dims` must be an integer >= 1"):
         likelihood.bits_per_dim([0.0], 0)
     with pytest.raises(ValueError, match="`data_range` must satisfy lo < hi"):
         likelihood.bits_per_dim([0.0], 2, num_levels=256, data_range=(1.0, -1.0))

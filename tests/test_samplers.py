@@ -1,5 +1,7 @@
 """Samplers driven by the exact score of a Gaussian mixture."""
 
+import inspect
+
 import keras
 import numpy as np
 import pytest
@@ -128,3 +130,45 @@ def test_score_function_adapter():
     x = keras.ops.convert_to_tensor(MIXTURE.sample(8, seed=0))
     denoise = samplers.denoiser_from_score(lambda x, t: MIXTURE.score(x, t, schedule), schedule)
     np.testing.assert_allclose(to_numpy(denoise(x, 0.3)), to_numpy(MIXTURE.denoise(x, 0.3, schedule)), rtol=1e-4, atol=1e-4)
+
+
+# Constructor arguments whose default None means "not set" and that take a number when set.
+OPTIONAL_NUMBERS = {"first_step", "corrector_steps", "snr", "S_tmax"}
+
+
+def constructor_arguments():
+    """(sampler name, argument, kind) for every constructor argument of every registered sampler."""
+    cases = []
+    for name, cls in sorted(samplers.SAMPLERS.items()):
+        for parameter in inspect.signature(cls).parameters.values():
+            if parameter.kind in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD):
+                continue
+            default = parameter.default
+            if isinstance(default, bool):
+                kind = "bool"
+            elif isinstance(default, (int, float)) or parameter.name in OPTIONAL_NUMBERS:
+                kind = "number"
+            elif isinstance(default, str):
+                kind = "name"
+            else:
+                raise AssertionError(f"{name}: classify the argument `{parameter.name}` in this test.")
+            cases.append((name, parameter.name, kind))
+    return cases
+
+
+WRONG_VALUES = {
+    "number": (True, False, float("nan"), float("inf"), -float("inf"), "1", None),
+    "bool": (1, 0, "yes", None),
+    "name": (3, None),
+}
+
+
+@pytest.mark.parametrize("name, argument, kind", constructor_arguments(), ids=lambda v: str(v))
+def test_every_constructor_argument_is_checked(name, argument, kind):
+    """Booleans, NaN, ±Inf and wrong types are rejected by every sampler with the argument named."""
+    cls = samplers.SAMPLERS[name]
+    for value in WRONG_VALUES[kind]:
+        if value is None and argument in OPTIONAL_NUMBERS:
+            continue  # None is the default there
+        with pytest.raises(ValueError, match=f"`{argument}`"):
+            cls(**{argument: value})

@@ -17,6 +17,7 @@ from keras_score.guidance import base as guidance_lib
 from keras_score.registry import Configurable
 from keras_score.samplers import time_grids
 from keras_score.sde import expand_to
+from keras_score.validation import SEED_MAX, check_bool, check_int
 
 _NOISE_DRAWS_PER_STEP = 16
 # Guidance draws its noise (e.g. inpainting's noised known values) from a
@@ -92,6 +93,8 @@ def initial_noise(num_samples, shape, seed):
     Returns:
         float32 numpy array of shape (num_samples, *shape).
     """
+    num_samples = check_int(num_samples, "num_samples", minimum=0)
+    seed = check_int(seed, "seed", minimum=0)
     rows = [np.random.default_rng([seed, i]).standard_normal(shape) for i in range(num_samples)]
     return np.stack(rows).astype("float32") if rows else np.zeros((0, *shape), "float32")
 
@@ -184,7 +187,7 @@ class Sampler(Configurable):
             schedule: the `NoiseSchedule` the denoiser belongs to.
             steps: number of steps N (not needed when `time_grid` is a list).
             time_grid: "karras", "uniform", "log_snr" or a decreasing list of times.
-            seed: integer seed of the noise that stochastic samplers add.
+            seed: integer seed in [0, 2³¹ − 1] of the noise that stochastic samplers add.
             return_trajectory: also return the states at every grid time.
             variables: Keras variables read by `denoise` (`model.variables`),
                 needed to compile stateless on JAX.
@@ -199,6 +202,8 @@ class Sampler(Configurable):
             The final samples, or `(samples, trajectory)` with the trajectory of
             shape (N + 1, n, ...).
         """
+        seed = check_int(seed, "seed", minimum=0, maximum=SEED_MAX)
+        return_trajectory = check_bool(return_trajectory, "return_trajectory")
         times = self.make_time_grid(schedule, steps, time_grid)
         zero_end = time_grids.lands_on_data(schedule, times)
         guidance = guidance_lib.get(guidance)
@@ -209,7 +214,7 @@ class Sampler(Configurable):
         if condition:
             conditions["denoiser"] = {key: ops.convert_to_tensor(value) for key, value in condition.items()}
         run = self.compile(denoise, schedule, zero_end, return_trajectory, list(variables) + guidance.variables, guidance)
-        seed = ops.convert_to_tensor(int(seed), dtype="int32")
+        seed = ops.convert_to_tensor(seed, dtype="int32")
         return run(x_init, ops.convert_to_tensor(times, dtype=keras.config.floatx()), seed, conditions)
 
     def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=(), guidance=None):

@@ -1,13 +1,11 @@
 """DDIM (Song, Meng & Ermon 2021) for any schedule α(t), σ(t)."""
 
-import math
-import numbers
-
 import keras
 from keras import ops
 
 from keras_score.samplers.base import Sampler
 from keras_score.sde import expand_to
+from keras_score.validation import check_float
 
 
 def snr_ratio_complement(schedule, t_cur, t_next):
@@ -51,9 +49,7 @@ class DDIM(Sampler):
     name = "ddim"
 
     def __init__(self, eta=0.0):
-        if isinstance(eta, bool) or not isinstance(eta, numbers.Real) or not (math.isfinite(eta) and 0 <= eta <= 1):
-            raise ValueError(f"`eta` must be a number in [0, 1]; received eta={eta!r}.")
-        self.eta = float(eta)
+        self.eta = check_float(eta, "eta", minimum=0.0, maximum=1.0)
 
     @property
     def stochastic(self):

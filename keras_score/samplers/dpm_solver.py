@@ -17,6 +17,7 @@ import keras
 from keras import ops
 
 from keras_score.samplers.base import Sampler
+from keras_score.validation import check_float
 
 
 def _log_snr_step(schedule, t_cur, t_next):
@@ -100,9 +101,7 @@ class DPMSolverPP2MSDE(DPMSolverPP2M):
     stochastic = True
 
     def __init__(self, eta=1.0):
-        if not (isinstance(eta, (int, float)) and eta >= 0 and eta != float("inf")):
-            raise ValueError(f"`eta` must be a finite number >= 0; received eta={eta!r}.")
-        self.eta = float(eta)
+        self.eta = check_float(eta, "eta", minimum=0.0)
 
     def _update(self, schedule, x, t_cur, t_next, h, denoised_d, noise):
         sigma_next = schedule.sigma(t_next)

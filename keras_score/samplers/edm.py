@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from keras_score.samplers.base import Sampler
+from keras_score.validation import check_float, check_positive_float
 
 
 def _heun_in_sigma(denoise, schedule, x_hat, t_hat, sigma_hat, t_next, final):
@@ -73,7 +74,8 @@ class EDMStochastic(EDMHeun):
     Args:
         S_churn: overall amount of stochasticity, ≥ 0 (0 gives `EDMHeun`).
         S_tmin: lowest noise level σ̃ at which noise is added, ≥ 0.
-        S_tmax: highest noise level σ̃ at which noise is added, ≥ S_tmin.
+        S_tmax: highest noise level σ̃ at which noise is added, ≥ S_tmin;
+            None for no upper limit (the paper's S_tmax = ∞).
         S_noise: scale of the added noise, > 0; 1 is exact for an exact
             denoiser, the paper uses 1.003-1.007 to offset a network's excess
             denoising.
@@ -92,17 +94,10 @@ class EDMStochastic(EDMHeun):
     stochastic = True
 
     def __init__(self, S_churn=40.0, S_tmin=0.05, S_tmax=50.0, S_noise=1.0):
-        for arg, value in (("S_churn", S_churn), ("S_tmin", S_tmin)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-                raise ValueError(f"`{arg}` must be a finite number >= 0; received {arg}={value!r}.")
-        if not (isinstance(S_tmax, (int, float)) and S_tmax >= S_tmin):
-            raise ValueError(f"`S_tmax` must be a number >= S_tmin={S_tmin}; received S_tmax={S_tmax!r}.")
-        if not (isinstance(S_noise, (int, float)) and math.isfinite(S_noise) and S_noise > 0):
-            raise ValueError(f"`S_noise` must be a positive number; received S_noise={S_noise!r}.")
-        self.S_churn = float(S_churn)
-        self.S_tmin = float(S_tmin)
-        self.S_tmax = float(S_tmax)
-        self.S_noise = float(S_noise)
+        self.S_churn = check_float(S_churn, "S_churn", minimum=0.0)
+        self.S_tmin = check_float(S_tmin, "S_tmin", minimum=0.0)
+        self.S_tmax = None if S_tmax is None else check_float(S_tmax, "S_tmax", minimum=self.S_tmin)
+        self.S_noise = check_positive_float(S_noise, "S_noise")
 
     def initial_state(self, x, times):
         """γ = min(S_churn/N, √2 − 1), which depends on the number of steps N."""
@@ -113,7 +108,9 @@ class EDMStochastic(EDMHeun):
         (gamma_max,) = state
         alpha_cur = schedule.alpha(t_cur)
         sigma_cur = schedule.sigma(t_cur) / alpha_cur
-        churn = ops.logical_and(sigma_cur >= self.S_tmin, sigma_cur <= self.S_tmax)
+        churn = sigma_cur >= self.S_tmin
+        if self.S_tmax is not None:
+            churn = ops.logical_and(churn, sigma_cur <= self.S_tmax)
         gamma = ops.where(churn, gamma_max, 0.0)
         t_hat = (1.0 + gamma) * sigma_cur  # Alg. 2, line 5, as a noise level σ̃
         time_hat = ops.where(gamma > 0, schedule.t_from_log_snr(-2.0 * ops.log(t_hat)), t_cur)

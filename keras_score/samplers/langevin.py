@@ -11,7 +11,6 @@ most 16 Langevin steps.
 """
 
 import math
-import numbers
 
 import keras
 import numpy as np
@@ -19,24 +18,10 @@ from keras import ops
 
 from keras_score.registry import Configurable
 from keras_score.samplers.base import _NOISE_DRAWS_PER_STEP, Sampler, score_from_denoised
+from keras_score.validation import check_bool, check_int, check_positive_float
 
-
-def _check_positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not (math.isfinite(value) and value > 0):
-        raise ValueError(f"`{name}` must be a positive finite number; received {name}={value!r}.")
-    return float(value)
-
-
-def _check_count(name, value, maximum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or not 1 <= value <= maximum:
-        raise ValueError(f"`{name}` must be an integer in [1, {maximum}]; received {name}={value!r}.")
-    return int(value)
-
-
-def _check_bool(name, value):
-    if not isinstance(value, bool):
-        raise ValueError(f"`{name}` must be True or False; received {name}={value!r}.")
-    return value
+# A corrector step leaves one of the step's noise draws to the predictor.
+MAX_CORRECTOR_STEPS = _NOISE_DRAWS_PER_STEP - 1
 
 
 def _mean_norm(v):
@@ -78,8 +63,10 @@ class Langevin(Sampler):
     stochastic = True
 
     def __init__(self, step_size=0.01, num_steps_per_level=1):
-        self.step_size = _check_positive("step_size", step_size)
-        self.num_steps_per_level = _check_count("num_steps_per_level", num_steps_per_level, _NOISE_DRAWS_PER_STEP)
+        self.step_size = check_positive_float(step_size, "step_size")
+        self.num_steps_per_level = check_int(
+            num_steps_per_level, "num_steps_per_level", minimum=1, maximum=_NOISE_DRAWS_PER_STEP
+        )
 
     def num_function_evals(self, steps, ends_at_zero=True):
         return steps * self.num_steps_per_level
@@ -154,9 +141,11 @@ class AnnealedLangevin(Sampler):
     stochastic = True
 
     def __init__(self, epsilon=2e-5, num_steps_per_level=10, final_denoise=True):
-        self.epsilon = _check_positive("epsilon", epsilon)
-        self.num_steps_per_level = _check_count("num_steps_per_level", num_steps_per_level, _NOISE_DRAWS_PER_STEP)
-        self.final_denoise = _check_bool("final_denoise", final_denoise)
+        self.epsilon = check_positive_float(epsilon, "epsilon")
+        self.num_steps_per_level = check_int(
+            num_steps_per_level, "num_steps_per_level", minimum=1, maximum=_NOISE_DRAWS_PER_STEP
+        )
+        self.final_denoise = check_bool(final_denoise, "final_denoise")
 
     def num_function_evals(self, steps, ends_at_zero=True):
         levels = steps - int(ends_at_zero)
@@ -245,8 +234,8 @@ class LangevinCorrector(Corrector):
     stochastic = True
 
     def __init__(self, snr=0.16, num_steps=1):
-        self.snr = _check_positive("snr", snr)
-        self.num_steps = _check_count("num_steps", num_steps, _NOISE_DRAWS_PER_STEP - 1)
+        self.snr = check_positive_float(snr, "snr")
+        self.num_steps = check_int(num_steps, "num_steps", minimum=1, maximum=MAX_CORRECTOR_STEPS)
 
     @property
     def function_evals(self):

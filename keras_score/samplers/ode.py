@@ -1,7 +1,5 @@
 """Probability-flow ODE solvers (Song et al. 2021, Sec. 4.3; Karras et al. 2022, Alg. 1)."""
 
-import math
-
 import keras
 from keras import ops
 
@@ -10,6 +8,7 @@ from keras_score.guidance import base as guidance_lib
 from keras_score.samplers import time_grids
 from keras_score.samplers.base import Sampler, guided_denoiser, probability_flow
 from keras_score.sde import expand_to
+from keras_score.validation import check_int, check_positive_float
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -269,19 +268,10 @@ class RK45(Sampler):
     name = "rk45"
 
     def __init__(self, rtol=1e-5, atol=1e-5, max_steps=10_000, first_step=None):
-        for arg, value in (("rtol", rtol), ("atol", atol)):
-            if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
-                raise ValueError(f"`{arg}` must be a positive number; received {arg}={value!r}.")
-        if isinstance(max_steps, bool) or int(max_steps) != max_steps or max_steps < 1:
-            raise ValueError(f"`max_steps` must be an integer >= 1; received max_steps={max_steps!r}.")
-        if first_step is not None and not (
-            isinstance(first_step, (int, float)) and math.isfinite(first_step) and first_step > 0
-        ):
-            raise ValueError(f"`first_step` must be None or a positive number; received first_step={first_step!r}.")
-        self.rtol = float(rtol)
-        self.atol = float(atol)
-        self.max_steps = int(max_steps)
-        self.first_step = None if first_step is None else float(first_step)
+        self.rtol = check_positive_float(rtol, "rtol")
+        self.atol = check_positive_float(atol, "atol")
+        self.max_steps = check_int(max_steps, "max_steps", minimum=1)
+        self.first_step = None if first_step is None else check_positive_float(first_step, "first_step")
         self.last_num_function_evals = None
 
     def num_function_evals(self, steps=None, ends_at_zero=True):

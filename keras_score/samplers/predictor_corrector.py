@@ -19,8 +19,9 @@ from keras import ops
 from keras_score.registry import Configurable, resolve
 from keras_score.samplers.base import Sampler, score_from_denoised
 from keras_score.samplers.ddim import snr_ratio_complement
-from keras_score.samplers.langevin import Corrector, LangevinCorrector, _check_bool
+from keras_score.samplers.langevin import MAX_CORRECTOR_STEPS, Corrector, LangevinCorrector
 from keras_score.sde import expand_to
+from keras_score.validation import check_bool, check_int, check_positive_float
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -178,7 +179,11 @@ class PredictorCorrector(Sampler):
     name = "predictor_corrector"
 
     def __init__(self, predictor="reverse_diffusion", corrector="langevin", corrector_steps=None, snr=None, final_denoise=True):
-        overrides = {key: value for key, value in (("num_steps", corrector_steps), ("snr", snr)) if value is not None}
+        overrides = {}
+        if corrector_steps is not None:
+            overrides["num_steps"] = check_int(corrector_steps, "corrector_steps", minimum=1, maximum=MAX_CORRECTOR_STEPS)
+        if snr is not None:
+            overrides["snr"] = check_positive_float(snr, "snr")
         if overrides and corrector != LangevinCorrector.name:
             raise ValueError(
                 "`corrector_steps` and `snr` configure corrector='langevin' given by name; "
@@ -186,7 +191,7 @@ class PredictorCorrector(Sampler):
             )
         self.predictor = resolve(predictor, PREDICTORS, Predictor, "predictor")
         self.corrector = resolve(corrector, CORRECTORS, Corrector, "corrector", **overrides)
-        self.final_denoise = _check_bool("final_denoise", final_denoise)
+        self.final_denoise = check_bool(final_denoise, "final_denoise")
 
     @property
     def stochastic(self):

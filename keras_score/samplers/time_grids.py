@@ -16,6 +16,8 @@ the last step lands on clean data, as in k-diffusion and EDM. Where σ(0) > 0
 import numpy as np
 from keras import ops
 
+from keras_score.validation import check_int, check_positive_float
+
 GRIDS = ("uniform", "karras", "log_snr")
 
 
@@ -52,8 +54,8 @@ def time_grid(schedule, steps, spacing="karras", rho=7.0):
     """
     if not isinstance(spacing, str):
         return validate_time_grid(spacing, schedule)
-    if int(steps) != steps or steps < 1:
-        raise ValueError(f"`steps` must be an integer >= 1; received steps={steps}.")
+    steps = check_int(steps, "steps", minimum=1)
+    rho = check_positive_float(rho, "rho")
     if spacing not in GRIDS:
         raise ValueError(
             f"Unknown time grid {spacing!r}; expected one of {list(GRIDS)} or a sequence of times."

@@ -25,6 +25,7 @@ import keras
 from keras import ops
 
 from keras_score.samplers.base import Sampler
+from keras_score.validation import check_bool, check_choice, check_int
 
 VARIANTS = ("bh1", "bh2")
 
@@ -112,13 +113,9 @@ class UniPC(Sampler):
     name = "unipc"
 
     def __init__(self, order=2, variant="bh2", lower_order_final=True):
-        if isinstance(order, bool) or order not in (1, 2, 3):
-            raise ValueError(f"`order` must be 1, 2 or 3; received order={order!r}.")
-        if variant not in VARIANTS:
-            raise ValueError(f"`variant` must be one of {list(VARIANTS)}; received variant={variant!r}.")
-        self.order = int(order)
-        self.variant = variant
-        self.lower_order_final = bool(lower_order_final)
+        self.order = check_int(order, "order", minimum=1, maximum=3)
+        self.variant = check_choice(variant, "variant", VARIANTS)
+        self.lower_order_final = check_bool(lower_order_final, "lower_order_final")
 
     def get_config(self):
         return {"order": self.order, "variant": self.variant, "lower_order_final": self.lower_order_final}
