@@ -270,3 +270,22 @@ def test_a_first_fit_that_fails_leaves_the_model_usable(data):
     with pytest.raises(ValueError, match="needs `labels`"):
         model.fit(unlabeled, epochs=1, verbose=0)
     assert np.isfinite(model.fit(x, labels, batch_size=128, epochs=1, verbose=0).history["loss"][-1])
+
+
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda: MLP(hidden_units=True), "hidden_units"),
+        (lambda: MLP(num_blocks=0), "num_blocks"),
+        (lambda: MLP(embedding_dim=3), "dim"),
+        (lambda: keras_score.networks.embeddings.FourierEmbedding(16, scale=float("nan")), "scale"),
+        (lambda: keras_score.conditioning.ConditionEmbedding(num_classes=True), "num_classes"),
+        (lambda: tiny(p_uncond=1.0), "p_uncond"),
+        (lambda: tiny(normalize="yes"), "normalize"),
+        (lambda: tiny(conditions={"history": (3, 0)}), "history"),
+        (lambda: tiny(conditions={"x": (3,)}), "'x'"),
+    ],
+)
+def test_constructors_name_the_bad_argument(make, argument):
+    with pytest.raises(ValueError, match=argument):
+        make()

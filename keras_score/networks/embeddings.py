@@ -5,6 +5,8 @@ import math
 import keras
 from keras import ops
 
+from keras_score import validation
+
 
 @keras.saving.register_keras_serializable(package="keras_score")
 class SinusoidalEmbedding(keras.layers.Layer):
@@ -30,10 +32,8 @@ class SinusoidalEmbedding(keras.layers.Layer):
 
     def __init__(self, dim=64, max_frequency=64.0, **kwargs):
         super().__init__(**kwargs)
-        if dim < 2 or dim % 2:
-            raise ValueError(f"`dim` must be an even integer >= 2; received dim={dim}.")
-        self.dim = int(dim)
-        self.max_frequency = float(max_frequency)
+        self.dim = _even_dim(dim)
+        self.max_frequency = validation.check_positive_float(max_frequency, "max_frequency")
 
     def call(self, noise):
         half = self.dim // 2
@@ -67,11 +67,9 @@ class FourierEmbedding(keras.layers.Layer):
 
     def __init__(self, dim=64, scale=4.0, seed=None, **kwargs):
         super().__init__(**kwargs)
-        if dim < 2 or dim % 2:
-            raise ValueError(f"`dim` must be an even integer >= 2; received dim={dim}.")
-        self.dim = int(dim)
-        self.scale = float(scale)
-        self.seed = seed
+        self.dim = _even_dim(dim)
+        self.scale = validation.check_positive_float(scale, "scale")
+        self.seed = validation.check_seed(seed)
 
     def build(self, input_shape):
         self.frequencies = self.add_weight(
@@ -102,3 +100,10 @@ def get(identifier, dim):
             f"Unknown embedding {identifier!r}; expected one of {sorted(layers)} or a Keras layer."
         )
     return layers[identifier](dim)
+
+
+def _even_dim(dim):
+    dim = validation.check_int(dim, "dim", minimum=2)
+    if dim % 2:
+        raise ValueError(f"`dim` must be an even integer >= 2; received dim={dim!r}.")
+    return dim

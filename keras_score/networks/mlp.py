@@ -6,6 +6,7 @@ import keras
 from keras import layers
 from keras import ops
 
+from keras_score import validation
 from keras_score.networks import embeddings
 
 
@@ -47,15 +48,10 @@ class MLP(keras.layers.Layer):
         self, hidden_units=256, num_blocks=3, embedding="fourier", embedding_dim=64, output_units=None, **kwargs
     ):
         super().__init__(**kwargs)
-        if hidden_units < 1 or num_blocks < 1:
-            raise ValueError(
-                "`hidden_units` and `num_blocks` must be positive; received "
-                f"hidden_units={hidden_units}, num_blocks={num_blocks}."
-            )
-        self.hidden_units = int(hidden_units)
-        self.num_blocks = int(num_blocks)
-        self.embedding_dim = int(embedding_dim)
-        self.output_units = None if output_units is None else int(output_units)
+        self.hidden_units = validation.check_int(hidden_units, "hidden_units", minimum=1)
+        self.num_blocks = validation.check_int(num_blocks, "num_blocks", minimum=1)
+        self.embedding_dim = validation.check_int(embedding_dim, "embedding_dim", minimum=2)
+        self.output_units = None if output_units is None else validation.check_int(output_units, "output_units", 1)
         self.embedding = embeddings.get(embedding, self.embedding_dim)
         self.embedding_projection = layers.Dense(self.hidden_units, activation="silu")
         self.input_projection = layers.Dense(self.hidden_units)
