@@ -30,14 +30,8 @@ from keras import ops
 from keras_score import backend
 from keras_score import schedules as schedules_lib
 from keras_score.samplers.base import probability_flow
-from keras_score.samplers.ode import (
-    dormand_prince_step,
-    error_norm,
-    heun_step,
-    initial_step_size,
-    rk4_step,
-    step_size_factor,
-)
+from keras_score.samplers import dormand_prince
+from keras_score.samplers.ode import heun_step, rk4_step
 from keras_score.sde import SDE
 from keras_score.validation import check_bool, check_choice, check_float, check_int, check_positive_float
 
@@ -163,70 +157,23 @@ def augmented_drift(denoise, schedule, probes, data_shape, divergence):
     return dy_dt
 
 
-def fixed_step_integrator(dy_dt, method):
-    """`integrate(y, times)`: Heun's or the RK4 method on the increasing grid `times`, in a `fori_loop`.
+def fixed_step_solve(dy_dt, y, times, method):
+    """Heun's or the RK4 method on the increasing grid `times`, in a `fori_loop`.
 
     Args:
         dy_dt: callable `dy_dt(y, t)`, e.g. from `augmented_drift`.
+        y: the state at `times[0]`.
+        times: 1-D tensor of increasing times.
         method: "heun" or "rk4".
 
     Returns:
-        `integrate(y, times) -> (y_end, num_function_evals, done)`, `done` always True.
+        Dict with "y" (the state at `times[-1]`) and "num_function_evals"
+        (int32 scalar), as `keras_score.samplers.dormand_prince.solve`.
     """
     step = heun_step if method == "heun" else rk4_step
-
-    def integrate(y, times):
-        num_steps = times.shape[0] - 1
-        y = ops.fori_loop(0, num_steps, lambda i, y: step(dy_dt, y, times[i], times[i + 1]), y)
-        nfe = ops.convert_to_tensor(_EVALS_PER_STEP[method] * num_steps, dtype="int32")
-        return y, nfe, ops.convert_to_tensor(True)
-
-    return integrate
-
-
-def adaptive_integrator(dy_dt, rtol, atol, max_steps):
-    """`integrate(y, times)`: Dormand–Prince 5(4) from times[0] to times[-1] in a `while_loop`.
-
-    The step control of `keras_score.samplers.RK45` (per-example RMS error
-    norm, the largest over the batch must be ≤ 1), forward in time.
-
-    Args:
-        dy_dt: callable `dy_dt(y, t)`, e.g. from `augmented_drift`.
-        rtol, atol: tolerances.
-        max_steps: most step attempts.
-
-    Returns:
-        `integrate(y, times) -> (y_end, num_function_evals, done)`; `done` is
-        False when `max_steps` ran out first.
-    """
-
-    def integrate(y, times):
-        t0, t1 = times[0], times[-1]
-        d_cur = dy_dt(y, t0)
-        h = initial_step_size(dy_dt, y, t0, d_cur, t1 - t0, rtol, atol, 1.0)
-
-        def attempt(done, t, y, d_cur, h, nfe):
-            lands = h >= t1 - t
-            h = ops.minimum(h, t1 - t)
-            y_new, error, d_new = dormand_prince_step(dy_dt, y, t, h, d_cur)
-            err = error_norm(error / (atol + rtol * ops.maximum(ops.abs(y), ops.abs(y_new))))
-            accept = err <= 1.0
-            return (
-                ops.logical_and(accept, lands),
-                ops.where(accept, ops.where(lands, t1, t + h), t),
-                ops.where(accept, y_new, y),
-                ops.where(accept, d_new, d_cur),
-                h * step_size_factor(err),
-                nfe + 6,
-            )
-
-        carry = (ops.convert_to_tensor(False), t0, y, d_cur, h, ops.convert_to_tensor(2, dtype="int32"))
-        done, _, y, _, _, nfe = ops.while_loop(
-            lambda done, *_: ops.logical_not(done), attempt, carry, maximum_iterations=max_steps
-        )
-        return y, nfe, done
-
-    return integrate
+    num_steps = times.shape[0] - 1
+    y = ops.fori_loop(0, num_steps, lambda i, y: step(dy_dt, y, times[i], times[i + 1]), y)
+    return {"y": y, "num_function_evals": ops.convert_to_tensor(_EVALS_PER_STEP[method] * num_steps, dtype="int32")}
 
 
 def log_prob(
@@ -337,13 +284,13 @@ def log_prob(
 
     def run(x, v, times):
         dy_dt = augmented_drift(denoise, schedule, v, data_shape, divergence)
-        if solver == "rk45":
-            integrate = adaptive_integrator(dy_dt, rtol, atol, max_steps)
-        else:
-            integrate = fixed_step_integrator(dy_dt, solver)
         y = ops.concatenate([ops.reshape(x, (x.shape[0], -1)), ops.zeros((x.shape[0], 1), x.dtype)], axis=1)
-        y, nfe, done = integrate(y, times)
-        return ops.reshape(y[:, :-1], x.shape), y[:, -1], nfe, done
+        if solver == "rk45":
+            solution = dormand_prince.solve(dy_dt, y, times, rtol, atol, max_steps)
+        else:
+            solution = fixed_step_solve(dy_dt, y, times, solver)
+        y = solution.pop("y")
+        return ops.reshape(y[:, :-1], x.shape), y[:, -1], solution
 
     key = (solver, rtol, atol, max_steps, divergence, data_shape)
     compiled = None if cache is None else cache.get(key)
@@ -361,15 +308,12 @@ def log_prob(
         v = shared_probes
         if v is None:
             v = divergence_probes(len(batch), data_shape, divergence, probes, probe_distribution, seed, start)
-        latent, delta, nfe, done = compiled(ops.convert_to_tensor(batch), ops.convert_to_tensor(v), times)
-        if not bool(ops.convert_to_numpy(done)):
-            raise RuntimeError(
-                f"The RK45 integration did not reach t_max={schedule.t_max} within max_steps={max_steps} "
-                "steps; raise `max_steps` or loosen `rtol`/`atol`."
-            )
+        latent, delta, solution = compiled(ops.convert_to_tensor(batch), ops.convert_to_tensor(v), times)
+        if solver == "rk45":
+            dormand_prince.check_solved(solution, times, max_steps)
         for key, value in zip(outputs, (prior_log_prob(latent), delta, latent)):
             outputs[key].append(np.asarray(ops.convert_to_numpy(value), dtype=np.float64))
-        total_nfe += int(ops.convert_to_numpy(nfe))
+        total_nfe += int(ops.convert_to_numpy(solution["num_function_evals"]))
         if progbar is not None:
             progbar.add(len(batch))
     details = {key: np.concatenate(values) for key, values in outputs.items()}

@@ -15,6 +15,7 @@ from conftest import to_numpy
 from test_samplers import MIXTURE, assert_matches_mixture, draw, exact_denoiser
 
 from keras_score import samplers, schedules
+from keras_score.samplers import dormand_prince
 from keras_score.samplers.dpm_solver import DPMSolverPP2M, DPMSolverPP2MSDE, DPMSolverPP3M
 from keras_score.samplers.edm import EDMHeun, EDMStochastic
 from keras_score.samplers.ode import RK4, RK45
@@ -66,6 +67,25 @@ def test_rk45_trajectory_on_a_grid_that_ends_above_zero():
     expected = sigmas[:, None, None] / 20.0 * x_T
     np.testing.assert_allclose(to_numpy(trajectory), expected, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(to_numpy(x), expected[-1], rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("times", [[0.0, 0.3, 1.0, 2.0], [2.0, 1.5, 0.2]], ids=["forward", "backward"])
+def test_dormand_prince_driver_stops_at_every_time_in_either_direction(times):
+    """dy/dt = −y·t has y(t) = y₀·exp(−(t² − t₀²)/2); the driver of RK45 and `log_prob` lands on every time."""
+    y0 = keras.ops.convert_to_tensor([[1.0], [-2.0]])
+    grid = keras.ops.convert_to_tensor(times)
+    solution = dormand_prince.solve(lambda y, t: -y * t, y0, grid, 1e-6, 1e-6, 1000, return_trajectory=True)
+    times = np.array(times)
+    expected = np.exp(-(times**2 - times[0] ** 2) / 2)[:, None, None] * to_numpy(y0)
+    np.testing.assert_allclose(to_numpy(solution["trajectory"]), expected, rtol=1e-5)
+    np.testing.assert_allclose(to_numpy(solution["y"]), expected[-1], rtol=1e-5)
+    assert float(to_numpy(solution["t"])) == to_numpy(grid)[-1]  # exactly the last time
+    assert int(to_numpy(solution["next_index"])) == len(times)
+    # The first step costs 2 evaluations (the derivative and the step-size probe), each attempt 6 more.
+    assert (int(to_numpy(solution["num_function_evals"])) - 2) % 6 == 0
+    unfinished = dormand_prince.solve(lambda y, t: -y * t, y0, grid, 1e-6, 1e-6, 2)
+    with pytest.raises(RuntimeError, match="after max_steps=2 steps"):
+        dormand_prince.check_solved(unfinished, grid, 2)
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,7 @@ from keras import ops
 
 from keras_score import backend
 from keras_score.guidance import base as guidance_lib
-from keras_score.samplers import time_grids
+from keras_score.samplers import dormand_prince, time_grids
 from keras_score.samplers.base import Sampler, guided_denoiser, probability_flow
 from keras_score.sde import expand_to
 from keras_score.validation import check_int, check_positive_float
@@ -131,110 +131,20 @@ def rk4_step(dy_dt, y, t, t_next):
     return y + (h / 6.0) * (k1 + 2.0 * k2 + 2.0 * k3 + k4)
 
 
-# Dormand & Prince 1980, RK5(4)7M (Hairer et al., Table II.5.2): nodes c, coefficients a (the last
-# row, the 5th-order weights, is the first same as last: its stage k₇ is k₁ of
-# the next step) and e = b − b̂, the 5th- minus the embedded 4th-order weights.
-_DOPRI_C = (0.0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1.0, 1.0)
-_DOPRI_A = (
-    (),
-    (1 / 5,),
-    (3 / 40, 9 / 40),
-    (44 / 45, -56 / 15, 32 / 9),
-    (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
-    (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
-    (35 / 384, 0.0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84),
-)
-_DOPRI_E = (71 / 57600, 0.0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)
-_SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
-
-
-def _tableau_tensor(rows):
-    """The rows of coefficients as a (len(rows), 7) tensor, zero-padded."""
-    padded = [tuple(row) + (0.0,) * (len(_DOPRI_C) - len(row)) for row in rows]
-    return ops.convert_to_tensor(padded, dtype=keras.config.floatx())
-
-
-def error_norm(v):
-    """The largest per-sample RMS norm, so that every sample meets the tolerance."""
-    axes = tuple(range(1, len(v.shape)))
-    return ops.max(ops.sqrt(ops.mean(ops.square(v), axis=axes)))
-
-
-def dormand_prince_step(dy_dt, y, t, h, d_cur):
-    """One Dormand–Prince 5(4) step from (t, y) to t + h, with its error estimate.
-
-    Args:
-        dy_dt: callable `dy_dt(y, t)`.
-        y: the state at `t`.
-        t: scalar tensor.
-        h: the step, a scalar tensor of either sign.
-        d_cur: `dy_dt(y, t)` (the last stage of the previous step: FSAL).
-
-    Returns:
-        Tuple (y_new, error, d_new): the 5th-order solution, its difference
-        from the embedded 4th-order one and `dy_dt(y_new, t + h)`; 6 calls of `dy_dt`.
-    """
-    nodes = ops.convert_to_tensor(_DOPRI_C, dtype=keras.config.floatx())
-    coefficients = _tableau_tensor(_DOPRI_A)
-    zeros = (0,) * len(y.shape)
-
-    def stage(i, stages):
-        increment = ops.tensordot(ops.take(coefficients, i, axis=0), stages, axes=1)
-        k = dy_dt(y + h * increment, t + ops.take(nodes, i) * h)
-        return ops.slice_update(stages, (i,) + zeros, ops.cast(k, stages.dtype)[None])
-
-    stages = ops.zeros((len(_DOPRI_C),) + tuple(y.shape), dtype=y.dtype)
-    stages = ops.slice_update(stages, (0,) + zeros, d_cur[None])
-    # One traced call of `dy_dt` for the six new stages: a loop, not six copies, to compile fast.
-    stages = ops.fori_loop(1, len(_DOPRI_C), stage, stages)
-    weights = _tableau_tensor((_DOPRI_A[-1], _DOPRI_E))
-    y_new = y + h * ops.tensordot(weights[0], stages, axes=1)
-    return y_new, h * ops.tensordot(weights[1], stages, axes=1), stages[-1]
-
-
-def step_size_factor(err):
-    """The next step over this one: min(10, max(0.2, 0.9·err^(−1/5))) (Hairer et al., Eq. II.4.13)."""
-    return ops.clip(_SAFETY * ops.power(err, -0.2), _MIN_FACTOR, _MAX_FACTOR)
-
-
-def initial_step_size(dy_dt, y, t, d_cur, span, rtol, atol, direction):
-    """Starting step size of Hairer et al., Sec. II.4 ("Starting Step Size"), at most `span`.
-
-    Args:
-        dy_dt: callable `dy_dt(y, t)`; called once.
-        y: the initial state at `t`.
-        t: scalar tensor.
-        d_cur: `dy_dt(y, t)`.
-        span: length of the interval to integrate, > 0.
-        rtol, atol: the tolerances.
-        direction: +1.0 to integrate forward in t, −1.0 backward.
-
-    Returns:
-        The size |h| > 0 of the first step, a scalar tensor.
-    """
-    scale = atol + rtol * ops.abs(y)
-    d0 = error_norm(y / scale)
-    d1 = error_norm(d_cur / scale)
-    h0 = ops.where(ops.logical_or(d0 < 1e-5, d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
-    h0 = ops.minimum(h0, span)
-    d2 = error_norm((dy_dt(y + (direction * h0) * d_cur, t + direction * h0) - d_cur) / scale) / h0
-    largest = ops.maximum(d1, d2)
-    h1 = ops.where(largest <= 1e-15, ops.maximum(1e-6, 1e-3 * h0), ops.power(0.01 / largest, 0.2))
-    return ops.minimum(ops.minimum(100.0 * h0, h1), span)
-
-
 @keras.saving.register_keras_serializable(package="keras_score")
 class RK45(Sampler):
     """Adaptive Dormand–Prince 5(4) on the probability-flow ODE in t, inside the compiled graph.
 
     The reference solver of the ODE samplers (as score_sde's RK45 with
-    rtol = atol = 1e-5). Each attempted step costs 6 evaluations (the 7th
-    stage is the first of the next step); its error is estimated by the
-    embedded 4th-order solution, measured per sample as
-    ‖e/(atol + rtol·max(|x|, |x_new|))‖_RMS (Hairer et al., Eq. II.4.11) and
-    the step is accepted when the largest over the batch is ≤ 1; the next
-    step is h·min(10, max(0.2, 0.9·err^(−1/5))). The whole integration is one
-    `keras.ops.while_loop`, compiled with the rest (eager on PyTorch).
+    rtol = atol = 1e-5), run by `keras_score.samplers.dormand_prince.solve`,
+    the driver `keras_score.likelihood.log_prob` uses too. Each attempted
+    step costs 6 evaluations (the 7th stage is the first of the next step);
+    its error is estimated by the embedded 4th-order solution, measured per
+    sample as ‖e/(atol + rtol·max(|x|, |x_new|))‖_RMS (Hairer et al.,
+    Eq. II.4.11) and the step is accepted when the largest over the batch is
+    ≤ 1; the next step is h·min(10, max(0.2, 0.9·err^(−1/5))). The whole
+    integration is one `keras.ops.while_loop`, compiled with the rest (eager
+    on PyTorch).
 
     The ODE is integrated from the grid's first time, stopping exactly at
     every grid time (for `return_trajectory`), to its last time with σ > 0;
@@ -302,73 +212,34 @@ class RK45(Sampler):
                 return probability_flow(schedule, x, t, guided(x, t))
 
             last = times.shape[0] - 1 - int(zero_end)  # index of the last time with σ > 0
-            t = times[0]
-            x = project(x, t, 0)
-            d_cur = dx_dt(x, t)
-            if self.first_step is None:
-                h = initial_step_size(dx_dt, x, t, d_cur, t - times[last], self.rtol, self.atol, -1.0)
-                nfe = 2
-            else:
-                h = ops.convert_to_tensor(self.first_step, dtype=x.dtype)
-                nfe = 1
-            index = ops.convert_to_tensor(1, dtype="int32")  # of the next grid time to stop at
-            carry = (index, t, x, d_cur, h, ops.convert_to_tensor(nfe, dtype="int32"))
-            if return_trajectory:
-                trajectory = ops.zeros((times.shape[0],) + tuple(x.shape), dtype=x.dtype)
-                carry += (ops.slice_update(trajectory, (0,) * (len(x.shape) + 1), x[None]),)
-
-            def attempt(index, t, x, d_cur, h, nfe, *trajectory):
-                target = times[index]
-                lands = h >= t - target
-                h = ops.minimum(h, t - target)
-                x_new, error, d_new = dormand_prince_step(dx_dt, x, t, -h, d_cur)
-                err = error_norm(error / (self.atol + self.rtol * ops.maximum(ops.abs(x), ops.abs(x_new))))
-                accept = err <= 1.0
-                stop = ops.logical_and(accept, lands)
-                if guidance.projects:
-                    t_new = ops.where(lands, target, t - h)
-                    x_new = project(x_new, t_new, nfe + 1)
-                    d_new = dx_dt(x_new, t_new)
-                    nfe = nfe + 1
-                if return_trajectory:
-                    row = ops.slice_update(trajectory[0], (index,) + (0,) * len(x.shape), x_new[None])
-                    trajectory = (ops.where(stop, row, trajectory[0]),)
-                return (
-                    index + ops.cast(stop, "int32"),
-                    ops.where(accept, ops.where(lands, target, t - h), t),
-                    ops.where(accept, x_new, x),
-                    ops.where(accept, d_new, d_cur),
-                    h * step_size_factor(err),
-                    nfe + 6,
-                    *trajectory,
-                )
-
-            carry = ops.while_loop(
-                lambda index, *_: index <= last, attempt, carry, maximum_iterations=self.max_steps
+            solution = dormand_prince.solve(
+                dx_dt,
+                project(x, times[0], 0),
+                times[: last + 1],
+                self.rtol,
+                self.atol,
+                self.max_steps,
+                self.first_step,
+                project if guidance.projects else None,
+                return_trajectory,
             )
-            index, t, x, _, _, nfe = carry[:6]
-            trajectory = carry[6:]
+            x, nfe = solution["y"], solution["num_function_evals"]
             if zero_end:
                 x = denoising_step(guided, schedule, x, times[last], times[last + 1])
                 nfe = nfe + 1
             x = project(x, None, 0)
-            if zero_end:
-                if return_trajectory:
-                    trajectory = (ops.slice_update(trajectory[0], (last + 1,) + (0,) * len(x.shape), x[None]),)
-            return (x, *trajectory, nfe, index, t)
+            outputs = (x,)
+            if return_trajectory:
+                trajectory = solution["trajectory"]
+                outputs += (ops.concatenate([trajectory, x[None]], axis=0) if zero_end else trajectory,)
+            return outputs, nfe, {key: solution[key] for key in ("next_index", "t")}
 
         compiled = backend.compile_function(integrate, variables)
 
         def run(x, times, seed=0, conditions=None):  # `seed` only seeds a guidance's noise.
             seed = ops.convert_to_tensor(seed, dtype="int32")
-            *outputs, nfe, index, t = compiled(x, times, seed, conditions or {})
-            last = times.shape[0] - 1 - int(zero_end)
-            if int(ops.convert_to_numpy(index)) <= last:
-                raise RuntimeError(
-                    f"RK45 stopped at t={float(ops.convert_to_numpy(t)):.6g} after max_steps={self.max_steps} "
-                    f"steps, before t={float(ops.convert_to_numpy(times[last])):.6g}; raise `max_steps` "
-                    "or loosen `rtol`/`atol`."
-                )
+            outputs, nfe, reached = compiled(x, times, seed, conditions or {})
+            dormand_prince.check_solved(reached, times[: times.shape[0] - int(zero_end)], self.max_steps)
             self.last_num_function_evals = int(ops.convert_to_numpy(nfe))
             return tuple(outputs) if return_trajectory else outputs[0]
 
