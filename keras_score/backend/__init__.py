@@ -3,14 +3,22 @@
 Everything else in the library is written with `keras.ops` and
 `keras.random`. Four things cannot be: compiling a whole sampling loop
 (`jax.jit` with stateless variables, `tf.function`, eager `torch.no_grad`),
-drawing noise from a seed tensor inside that loop, gradients with
-respect to the inputs (for guidance), and restoring a model's variables
+drawing noise from a seed tensor inside that loop, derivatives with
+respect to the inputs (for guidance, and inside the score-matching losses,
+differentiable again w.r.t. the weights), and restoring a model's variables
 after a failed `fit` (JAX purges them during training).
 """
 
-from keras_score.backend.autodiff import gradient
+from keras_score.backend.autodiff import check_second_derivatives, gradient, vector_jacobian_product
 from keras_score.backend.compile import compile_function
 from keras_score.backend.random import stateless_normal
 from keras_score.backend.state import restore_on_error
 
-__all__ = ["compile_function", "gradient", "restore_on_error", "stateless_normal"]
+__all__ = [
+    "check_second_derivatives",
+    "compile_function",
+    "gradient",
+    "restore_on_error",
+    "stateless_normal",
+    "vector_jacobian_product",
+]
