@@ -8,6 +8,7 @@ from keras import ops
 
 from keras_score import validation
 from keras_score.networks import embeddings
+from keras_score.networks.layer_norm import LayerNorm
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -18,7 +19,8 @@ class MLP(keras.layers.Layer):
     analogue of the DDPM UNet's residual blocks (Ho et al. 2020, App. B).
     Inputs of any shape (batch, ...) are flattened and the output has the
     input's shape. The output layer starts at zero, so an untrained model's
-    denoiser is c_skip·x.
+    denoiser is c_skip·x. Its layer normalisation (`LayerNorm`) has correct
+    second derivatives on every backend, as score matching needs.
 
     Args:
         hidden_units: width of the residual stream.
@@ -55,11 +57,11 @@ class MLP(keras.layers.Layer):
         self.embedding = embeddings.get(embedding, self.embedding_dim)
         self.embedding_projection = layers.Dense(self.hidden_units, activation="silu")
         self.input_projection = layers.Dense(self.hidden_units)
-        self.norms = [layers.LayerNormalization() for _ in range(self.num_blocks)]
+        self.norms = [LayerNorm() for _ in range(self.num_blocks)]
         self.condition_projections = [layers.Dense(self.hidden_units) for _ in range(self.num_blocks)]
         self.inner = [layers.Dense(self.hidden_units) for _ in range(self.num_blocks)]
         self.outer = [layers.Dense(self.hidden_units) for _ in range(self.num_blocks)]
-        self.output_norm = layers.LayerNormalization()
+        self.output_norm = LayerNorm()
 
     def build(self, input_shape):
         x_shape, noise_shape = input_shape[:2]
