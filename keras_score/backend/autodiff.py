@@ -17,7 +17,8 @@ backend serves both:
 Second derivatives through normalisation layers are wrong on TensorFlow:
 `tf.nn.moments` (behind Keras' Layer-, Batch- and GroupNormalization) stops
 the gradient of the mean inside the variance, which is exact for first
-derivatives only. `check_second_derivatives` refuses such networks there.
+derivatives only. `check_second_derivatives` refuses such networks there
+(`keras_score.networks.LayerNorm` computes its statistics with `keras.ops`).
 (On PyTorch, `keras.ops.jvp`, i.e. `torch.func.jvp`, through
 LayerNormalization gives wrong weight gradients too; the reverse-mode
 product here is right.)
@@ -86,6 +87,10 @@ def gradient(fn, x):
 def check_second_derivatives(layer):
     """Raises on TensorFlow if `layer` holds a layer whose second derivatives TensorFlow gets wrong.
 
+    Those are Keras' Layer-, Batch- and GroupNormalization with their own
+    `call` (built on `tf.nn.moments`); a subclass that computes its own
+    statistics, like `keras_score.networks.LayerNorm`, passes.
+
     Args:
         layer: what a loss with input derivatives will differentiate twice,
             e.g. a `Denoiser`; anything but a Keras layer passes.
@@ -95,18 +100,17 @@ def check_second_derivatives(layer):
     """
     if keras.backend.backend() != "tensorflow" or not isinstance(layer, keras.layers.Layer):
         return
-    normalizations = (
-        keras.layers.LayerNormalization,
-        keras.layers.BatchNormalization,
-        keras.layers.GroupNormalization,
-    )
-    found = sorted({type(sub).__name__ for sub in layer._flatten_layers() if isinstance(sub, normalizations)})
+    moments_calls = {
+        cls.call: cls.__name__
+        for cls in (keras.layers.LayerNormalization, keras.layers.BatchNormalization, keras.layers.GroupNormalization)
+    }
+    found = sorted({moments_calls[type(sub).call] for sub in layer._flatten_layers() if type(sub).call in moments_calls})
     if found:
         raise ValueError(
             "Score matching differentiates the score with respect to x and then the weights, and on TensorFlow "
-            f"those second derivatives are wrong through {', '.join(found)} (tf.nn.moments stops the gradient "
-            "of the mean inside the variance). Train on JAX or PyTorch, or use a network that normalises with "
-            "keras.ops.mean and keras.ops.var."
+            f"those second derivatives are wrong through Keras' {', '.join(found)} (tf.nn.moments stops the "
+            "gradient of the mean inside the variance). Train on JAX or PyTorch, or normalise with "
+            "keras_score.networks.LayerNorm (or keras.ops.mean and keras.ops.var)."
         )
 
 

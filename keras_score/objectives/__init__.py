@@ -5,9 +5,11 @@ Choose one with `ScoreModel(objective=...)`, by name or as an object.
 
 from keras_score.objectives.base import Objective
 from keras_score.objectives.denoising import DenoisingScoreMatching
+from keras_score.objectives.exact import ExactScoreMatching
+from keras_score.objectives.sliced import SlicedScoreMatching
 from keras_score.registry import resolve
 
-OBJECTIVES = {cls.name: cls for cls in (DenoisingScoreMatching,)}
+OBJECTIVES = {cls.name: cls for cls in (DenoisingScoreMatching, SlicedScoreMatching, ExactScoreMatching)}
 
 
 def get(identifier):
@@ -19,4 +21,4 @@ def get(identifier):
     return resolve(identifier, OBJECTIVES, Objective, "objective")
 
 
-__all__ = ["Objective", "DenoisingScoreMatching", "OBJECTIVES", "get"]
+__all__ = ["Objective", "DenoisingScoreMatching", "SlicedScoreMatching", "ExactScoreMatching", "OBJECTIVES", "get"]
