@@ -172,3 +172,32 @@ def test_every_constructor_argument_is_checked(name, argument, kind):
             continue  # None is the default there
         with pytest.raises(ValueError, match=f"`{argument}`"):
             cls(**{argument: value})
+
+
+@pytest.mark.parametrize("name", sorted(samplers.SAMPLERS))
+def test_run_returns_samples_and_their_evaluations(name):
+    """`compile` returns run(x, times, seed) -> {"x", "num_function_evals", "trajectory"}; `sample` unpacks it."""
+    schedule = schedules.VESchedule(sigma_min=0.01, sigma_max=20.0)  # α = 1 and a ratio ε/σ_L² < 4 for Langevin
+    sampler = samplers.SAMPLERS[name]()
+    times = samplers.time_grid(schedule, 3, "uniform")
+    x_init = samplers.initial_noise(4, (2,), 0) * 20.0
+    run = sampler.compile(exact_denoiser(schedule), schedule, zero_end=False, return_trajectory=True)
+    result = run(
+        keras.ops.convert_to_tensor(x_init),
+        keras.ops.convert_to_tensor(times, dtype="float32"),
+        keras.ops.convert_to_tensor(0, dtype="int32"),
+    )
+    assert sorted(result) == ["num_function_evals", "trajectory", "x"]
+    nfe = result["num_function_evals"]
+    assert tuple(nfe.shape) == () and keras.backend.standardize_dtype(nfe.dtype) == "int32"
+    assert tuple(result["x"].shape) == (4, 2) and tuple(result["trajectory"].shape) == (4, 4, 2)
+    if name != "rk45":  # adaptive: counted during the run
+        assert int(to_numpy(nfe)) == sampler.num_function_evals(3, ends_at_zero=False)
+    x, trajectory, count = sampler.sample(
+        exact_denoiser(schedule), x_init, schedule, time_grid=times, return_trajectory=True, return_num_function_evals=True
+    )
+    assert isinstance(count, int) and count == int(to_numpy(nfe))
+    np.testing.assert_array_equal(to_numpy(x), to_numpy(result["x"]))
+    np.testing.assert_array_equal(to_numpy(trajectory), to_numpy(result["trajectory"]))
+    x_only = sampler.sample(exact_denoiser(schedule), x_init, schedule, time_grid=times)
+    np.testing.assert_array_equal(to_numpy(x_only), to_numpy(x))

@@ -104,20 +104,25 @@ class Sampler(Configurable):
 
     Subclasses implement `step` (and `initial_state` when they carry
     information between steps, like multistep methods) and
-    `num_function_evals`.
+    `num_function_evals`. `compile` returns the compiled run, whose result
+    is a dict with the samples and the number of denoiser evaluations; it
+    is the one place that count comes from, for fixed-step and adaptive
+    samplers alike.
 
     Example:
     >>> from keras_score.samplers import Heun
     >>> from keras_score.schedules import EDMSchedule
     >>> schedule = EDMSchedule()
-    >>> x = Heun().sample(lambda x, t: 0.0 * x, 80.0 * ops.ones((4, 2)), schedule, steps=8)
+    >>> x, nfe = Heun().sample(
+    ...     lambda x, t: 0.0 * x, 80.0 * ops.ones((4, 2)), schedule, steps=8, return_num_function_evals=True
+    ... )  # nfe == 15
     """
 
     name = None
     stochastic = False
 
     def num_function_evals(self, steps, ends_at_zero=True):
-        """Number of denoiser calls of a `steps`-step run."""
+        """Number of denoiser calls of a `steps`-step run (`ends_at_zero`: the grid ends where σ = 0)."""
         return steps
 
     def initial_state(self, x, times):
@@ -177,6 +182,7 @@ class Sampler(Configurable):
         guidance=None,
         labels=None,
         condition=None,
+        return_num_function_evals=False,
     ):
         """Integrates from `x_init` at t_max to the end of the time grid.
 
@@ -197,13 +203,17 @@ class Sampler(Configurable):
                 `ClassifierGuidance`).
             condition: dict of per-sample arrays (first axis n) passed to
                 the denoiser as keyword arguments, `denoise(x, t, **condition)`.
+            return_num_function_evals: also return the number of denoiser
+                evaluations of the run, a Python int.
 
         Returns:
-            The final samples, or `(samples, trajectory)` with the trajectory of
-            shape (N + 1, n, ...).
+            The final samples, or a tuple `(samples, trajectory)`,
+            `(samples, num_function_evals)` or `(samples, trajectory,
+            num_function_evals)`, with the trajectory of shape (N + 1, n, ...).
         """
         seed = check_int(seed, "seed", minimum=0, maximum=SEED_MAX)
         return_trajectory = check_bool(return_trajectory, "return_trajectory")
+        return_num_function_evals = check_bool(return_num_function_evals, "return_num_function_evals")
         times = self.make_time_grid(schedule, steps, time_grid)
         zero_end = time_grids.lands_on_data(schedule, times)
         guidance = guidance_lib.get(guidance)
@@ -215,10 +225,24 @@ class Sampler(Configurable):
             conditions["denoiser"] = {key: ops.convert_to_tensor(value) for key, value in condition.items()}
         run = self.compile(denoise, schedule, zero_end, return_trajectory, list(variables) + guidance.variables, guidance)
         seed = ops.convert_to_tensor(seed, dtype="int32")
-        return run(x_init, ops.convert_to_tensor(times, dtype=keras.config.floatx()), seed, conditions)
+        result = run(x_init, ops.convert_to_tensor(times, dtype=keras.config.floatx()), seed, conditions)
+        outputs = (result["x"],)
+        if return_trajectory:
+            outputs += (result["trajectory"],)
+        if return_num_function_evals:
+            outputs += (int(ops.convert_to_numpy(result["num_function_evals"])),)
+        return outputs if len(outputs) > 1 else outputs[0]
 
     def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=(), guidance=None):
         """Returns the compiled `run(x_init, times, seed, conditions=None)` of this sampler.
+
+        `run` takes the initial state (n, ...) at `times[0]`, the decreasing
+        time grid (N + 1,), an int32 seed tensor and the conditions, and
+        returns a dict: "x", the samples (n, ...); "num_function_evals", the
+        number of denoiser evaluations of the run as an int32 scalar tensor
+        (for fixed-step samplers `num_function_evals(N, zero_end)`); and, with
+        `return_trajectory`, "trajectory", the states at every grid time,
+        (N + 1, n, ...).
 
         Args:
             denoise: `denoise(x, t, **kwargs)`, with kwargs the tensors of
@@ -229,6 +253,14 @@ class Sampler(Configurable):
             variables: Keras variables read inside the loop.
             guidance: a `Guidance` (None: no guidance) reading the tensors of
                 `conditions["guidance"]`.
+
+        Returns:
+            The function `run(x_init, times, seed, conditions=None) -> dict`.
+
+        Example:
+        >>> run = Heun().compile(denoise, schedule, zero_end=True)
+        >>> result = run(x_T, ops.convert_to_tensor(time_grid(schedule, 8)), ops.convert_to_tensor(0, "int32"))
+        >>> result["x"], result["num_function_evals"]  # 15 evaluations
         """
         guidance = guidance_lib.get(guidance)
 
@@ -268,7 +300,11 @@ class Sampler(Configurable):
                 0, num_steps - 1, lambda i, c: advance(i, *c, final=None), carry
             )
             x, _, trajectory = advance(num_steps - 1, *carry, final=zero_end)
-            return (x, trajectory) if return_trajectory else x
+            nfe = ops.convert_to_tensor(self.num_function_evals(num_steps, zero_end), dtype="int32")
+            result = {"x": x, "num_function_evals": nfe}
+            if return_trajectory:
+                result["trajectory"] = trajectory
+            return result
 
         return backend.compile_function(run, variables)
 

@@ -153,9 +153,11 @@ class RK45(Sampler):
     taken by Karras et al.'s and DPM-Solver's last steps too. Without
     `steps`, the grid is [t_max, t_min] (and 0 where σ(0) = 0).
 
-    The number of evaluations of the last run is `last_num_function_evals`
-    (also returned by `num_function_evals`); a run that does not reach the
-    end within `max_steps` steps raises a `RuntimeError`.
+    The number of evaluations is known only once the run is over: it comes
+    back with the samples (`sample(..., return_num_function_evals=True)`, or
+    the result of `compile`'s run), and `num_function_evals` raises a
+    `RuntimeError`. A run that does not reach the end within `max_steps`
+    steps raises a `RuntimeError`.
 
     Args:
         rtol: relative tolerance, > 0; with float32 keep it ≥ 1e-6.
@@ -165,9 +167,7 @@ class RK45(Sampler):
             first two derivatives (Hairer et al., Sec. II.4, one more evaluation).
 
     Example:
-    >>> solver = RK45(rtol=1e-5, atol=1e-5)
-    >>> x = solver.sample(denoise, x_T, schedule)
-    >>> solver.last_num_function_evals
+    >>> x, nfe = RK45(rtol=1e-5, atol=1e-5).sample(denoise, x_T, schedule, return_num_function_evals=True)
 
     Reference: Dormand & Prince, "A family of embedded Runge-Kutta formulae",
     J. Comput. Appl. Math. 6, 1980; Hairer, Nørsett & Wanner, "Solving
@@ -182,13 +182,13 @@ class RK45(Sampler):
         self.atol = check_positive_float(atol, "atol")
         self.max_steps = check_int(max_steps, "max_steps", minimum=1)
         self.first_step = None if first_step is None else check_positive_float(first_step, "first_step")
-        self.last_num_function_evals = None
 
     def num_function_evals(self, steps=None, ends_at_zero=True):
-        """Evaluations used by the last run (adaptive: not known before)."""
-        if self.last_num_function_evals is None:
-            raise RuntimeError("RK45 is adaptive: its number of evaluations is known after `sample` only.")
-        return self.last_num_function_evals
+        """Raises a `RuntimeError`: the step control, not the grid, sets the number of evaluations."""
+        raise RuntimeError(
+            "RK45 is adaptive: its number of evaluations is known only after a run. Read it from the run's "
+            'result, `result["num_function_evals"]` of `compile`\'s run or `sample(..., return_num_function_evals=True)`.'
+        )
 
     def make_time_grid(self, schedule, steps, time_grid):
         """As `Sampler.make_time_grid`; without `steps` the ODE is solved from t_max to t_min (then 0)."""
@@ -197,11 +197,14 @@ class RK45(Sampler):
         return super().make_time_grid(schedule, steps, time_grid)
 
     def compile(self, denoise, schedule, zero_end, return_trajectory=False, variables=(), guidance=None):
-        """Returns `run(x_init, times, seed, conditions=None)`; it sets `last_num_function_evals`.
+        """Returns `run(x_init, times, seed, conditions=None) -> dict`, as `Sampler.compile`.
 
-        A guidance that projects the state (inpainting) is applied after
-        every accepted step, which then re-evaluates the derivative there
-        (one more evaluation per step), and at the end.
+        "num_function_evals" of the result counts the evaluations of this
+        run. A guidance that projects the state (inpainting) is applied to
+        the result of every attempted step (kept where the step is
+        accepted), where the derivative is then evaluated again (one more
+        evaluation per attempt), and at the end. `run` raises a
+        `RuntimeError` when `max_steps` ran out before the end of the grid.
         """
         guidance = guidance_lib.get(guidance)
 
@@ -228,20 +231,19 @@ class RK45(Sampler):
                 x = denoising_step(guided, schedule, x, times[last], times[last + 1])
                 nfe = nfe + 1
             x = project(x, None, 0)
-            outputs = (x,)
+            result = {"x": x, "num_function_evals": nfe}
             if return_trajectory:
                 trajectory = solution["trajectory"]
-                outputs += (ops.concatenate([trajectory, x[None]], axis=0) if zero_end else trajectory,)
-            return outputs, nfe, {key: solution[key] for key in ("next_index", "t")}
+                result["trajectory"] = ops.concatenate([trajectory, x[None]], axis=0) if zero_end else trajectory
+            return result, {key: solution[key] for key in ("next_index", "t")}
 
         compiled = backend.compile_function(integrate, variables)
 
         def run(x, times, seed=0, conditions=None):  # `seed` only seeds a guidance's noise.
             seed = ops.convert_to_tensor(seed, dtype="int32")
-            outputs, nfe, reached = compiled(x, times, seed, conditions or {})
+            result, reached = compiled(x, times, seed, conditions or {})
             dormand_prince.check_solved(reached, times[: times.shape[0] - int(zero_end)], self.max_steps)
-            self.last_num_function_evals = int(ops.convert_to_numpy(nfe))
-            return tuple(outputs) if return_trajectory else outputs[0]
+            return result
 
         return run
 
