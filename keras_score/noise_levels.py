@@ -13,6 +13,7 @@ import keras
 from keras import ops
 
 from keras_score.registry import Configurable, resolve
+from keras_score.validation import check_float, check_int, check_positive_float
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -23,8 +24,6 @@ class NoiseLevelDistribution(Configurable):
 
     def sample(self, batch_size, schedule, seed=None):
         raise NotImplementedError
-
-
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -51,10 +50,8 @@ class LogNormalSigma(NoiseLevelDistribution):
     name = "log_normal"
 
     def __init__(self, mean=-1.2, std=1.2):
-        if not std > 0:
-            raise ValueError(f"`std` must be positive; received std={std}.")
-        self.mean = float(mean)
-        self.std = float(std)
+        self.mean = check_float(mean, "mean")
+        self.std = check_positive_float(std, "std")
 
     def sample(self, batch_size, schedule, seed=None):
         log_sigma = self.mean + self.std * keras.random.normal((batch_size,), seed=seed)
@@ -76,9 +73,7 @@ class DiscreteTimes(NoiseLevelDistribution):
     name = "discrete"
 
     def __init__(self, num_steps=1000):
-        if int(num_steps) < 1:
-            raise ValueError(f"`num_steps` must be a positive integer; received {num_steps}.")
-        self.num_steps = int(num_steps)
+        self.num_steps = check_int(num_steps, "num_steps", minimum=1)
 
     def sample(self, batch_size, schedule, seed=None):
         k = keras.random.randint((batch_size,), 1, self.num_steps + 1, seed=seed)

@@ -24,6 +24,7 @@ import keras
 from keras import ops
 
 from keras_score.registry import Configurable, resolve
+from keras_score.validation import check_positive_float
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -38,9 +39,7 @@ class Parameterization(Configurable):
     name = None
 
     def __init__(self, sigma_data=1.0):
-        if not sigma_data > 0:
-            raise ValueError(f"`sigma_data` must be positive; received sigma_data={sigma_data}.")
-        self.sigma_data = float(sigma_data)
+        self.sigma_data = check_positive_float(sigma_data, "sigma_data")
 
     def coefficients(self, alpha, sigma):
         """Returns (c_skip, c_out) at noise level (α, σ)."""
@@ -64,7 +63,6 @@ class Parameterization(Configurable):
 
     def get_config(self):
         return {"sigma_data": self.sigma_data}
-
 
 
 @keras.saving.register_keras_serializable(package="keras_score")

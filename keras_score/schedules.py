@@ -15,6 +15,7 @@ import keras
 from keras import ops
 
 from keras_score.registry import Configurable, resolve
+from keras_score.validation import check_float, check_positive_float
 
 _PACKAGE = "keras_score"
 
@@ -38,13 +39,8 @@ class NoiseSchedule(Configurable):
     """
 
     def __init__(self, t_min, t_max):
-        if not t_max > t_min:
-            raise ValueError(
-                f"`t_max` must be greater than `t_min`; received t_min={t_min}, "
-                f"t_max={t_max}."
-            )
-        self.t_min = float(t_min)
-        self.t_max = float(t_max)
+        self.t_min = check_float(t_min, "t_min")
+        self.t_max = check_float(t_max, "t_max", minimum=self.t_min, exclusive_minimum=True)
 
     def log_alpha(self, t):
         raise NotImplementedError
@@ -81,7 +77,6 @@ class NoiseSchedule(Configurable):
     def get_config(self):
         return {"t_min": self.t_min, "t_max": self.t_max}
 
-
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
         return f"{type(self).__name__}({args})"
@@ -106,14 +101,9 @@ class VESchedule(NoiseSchedule):
     """
 
     def __init__(self, sigma_min=0.01, sigma_max=50.0, t_min=0.0, t_max=1.0):
-        if not 0 < sigma_min < sigma_max:
-            raise ValueError(
-                "`sigma_min` and `sigma_max` must satisfy 0 < sigma_min < sigma_max; "
-                f"received sigma_min={sigma_min}, sigma_max={sigma_max}."
-            )
         super().__init__(t_min, t_max)
-        self.sigma_min = float(sigma_min)
-        self.sigma_max = float(sigma_max)
+        self.sigma_min = check_positive_float(sigma_min, "sigma_min")
+        self.sigma_max = check_float(sigma_max, "sigma_max", minimum=self.sigma_min, exclusive_minimum=True)
         self._log_ratio = math.log(self.sigma_max / self.sigma_min)
 
     def log_alpha(self, t):
@@ -155,14 +145,9 @@ class VPSchedule(NoiseSchedule):
     """
 
     def __init__(self, beta_min=0.1, beta_max=20.0, t_min=1e-3, t_max=1.0):
-        if not 0 <= beta_min < beta_max:
-            raise ValueError(
-                "`beta_min` and `beta_max` must satisfy 0 <= beta_min < beta_max; "
-                f"received beta_min={beta_min}, beta_max={beta_max}."
-            )
         super().__init__(t_min, t_max)
-        self.beta_min = float(beta_min)
-        self.beta_max = float(beta_max)
+        self.beta_min = check_float(beta_min, "beta_min", minimum=0.0)
+        self.beta_max = check_float(beta_max, "beta_max", minimum=self.beta_min, exclusive_minimum=True)
 
     def beta(self, t):
         return self.beta_min + _as_tensor(t) * (self.beta_max - self.beta_min)
@@ -238,10 +223,8 @@ class CosineSchedule(NoiseSchedule):
     """
 
     def __init__(self, s=0.008, t_min=1e-3, t_max=0.999):
-        if s < 0:
-            raise ValueError(f"`s` must be non-negative; received s={s}.")
         super().__init__(t_min, t_max)
-        self.s = float(s)
+        self.s = check_float(s, "s", minimum=0.0)
         self._cos_phi0 = math.cos(self.s / (1.0 + self.s) * math.pi / 2)
 
     def _phi(self, t):
@@ -281,14 +264,9 @@ class EDMSchedule(NoiseSchedule):
     """
 
     def __init__(self, sigma_min=0.002, sigma_max=80.0):
-        if not 0 < sigma_min < sigma_max:
-            raise ValueError(
-                "`sigma_min` and `sigma_max` must satisfy 0 < sigma_min < sigma_max; "
-                f"received sigma_min={sigma_min}, sigma_max={sigma_max}."
-            )
-        super().__init__(sigma_min, sigma_max)
-        self.sigma_min = float(sigma_min)
-        self.sigma_max = float(sigma_max)
+        self.sigma_min = check_positive_float(sigma_min, "sigma_min")
+        self.sigma_max = check_float(sigma_max, "sigma_max", minimum=self.sigma_min, exclusive_minimum=True)
+        super().__init__(self.sigma_min, self.sigma_max)
 
     def log_alpha(self, t):
         return ops.zeros_like(_as_tensor(t))

@@ -18,6 +18,7 @@ import keras
 from keras import ops
 
 from keras_score.registry import Configurable, resolve
+from keras_score.validation import check_positive_float
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -28,8 +29,6 @@ class Weighting(Configurable):
 
     def __call__(self, t, schedule, sigma_data):
         raise NotImplementedError
-
-
 
 
 def _snr(t, schedule):
@@ -78,9 +77,7 @@ class MinSNRWeighting(Weighting):
     name = "min_snr"
 
     def __init__(self, gamma=5.0):
-        if not gamma > 0:
-            raise ValueError(f"`gamma` must be positive; received gamma={gamma}.")
-        self.gamma = float(gamma)
+        self.gamma = check_positive_float(gamma, "gamma")
 
     def __call__(self, t, schedule, sigma_data):
         return ops.minimum(_snr(t, schedule), self.gamma)

@@ -102,3 +102,32 @@ def test_unknown_names_list_the_known_ones():
         weighting.get("nope")
     with pytest.raises(ValueError, match="Unknown noise_distribution"):
         noise_levels.get("nope")
+
+
+@pytest.mark.parametrize(
+    "make, argument, kind",
+    [
+        (lambda value: parameterization.EDMPreconditioning(sigma_data=value), "sigma_data", "a finite number > 0.0"),
+        (lambda value: parameterization.get("v", sigma_data=value), "sigma_data", "a finite number > 0.0"),
+        (lambda value: weighting.MinSNRWeighting(gamma=value), "gamma", "a finite number > 0.0"),
+        (lambda value: noise_levels.LogNormalSigma(mean=value), "mean", "a finite number"),
+        (lambda value: noise_levels.LogNormalSigma(std=value), "std", "a finite number > 0.0"),
+        (lambda value: noise_levels.DiscreteTimes(num_steps=value), "num_steps", "an integer >= 1"),
+    ],
+)
+@pytest.mark.parametrize("value", [True, float("nan"), float("inf"), "1"], ids=["bool", "nan", "inf", "str"])
+def test_bad_arguments_are_named_with_one_wording(make, argument, kind, value):
+    with pytest.raises(ValueError, match=rf"^`{argument}` must be {kind}; received {argument}="):
+        make(value)
+
+
+def test_bounds_are_checked():
+    with pytest.raises(ValueError, match=r"`num_steps` must be an integer >= 1; received num_steps=0\."):
+        noise_levels.DiscreteTimes(num_steps=0)
+    with pytest.raises(ValueError, match=r"received num_steps=10\.0\."):  # a float is no step count
+        noise_levels.DiscreteTimes(num_steps=10.0)
+    with pytest.raises(ValueError, match=r"`std` must be a finite number > 0\.0; received std=0"):
+        noise_levels.LogNormalSigma(std=0)
+    with pytest.raises(ValueError, match=r"`sigma_data` must be a finite number > 0\.0; received sigma_data=-0\.5"):
+        parameterization.get("edm", sigma_data=-0.5)
+    assert noise_levels.DiscreteTimes(num_steps=np.int64(10)).get_config() == {"num_steps": 10}

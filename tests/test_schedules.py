@@ -123,9 +123,31 @@ def test_schedule_config_round_trip(schedule):
 
 
 def test_bad_schedule_arguments():
-    with pytest.raises(ValueError, match="sigma_min"):
+    with pytest.raises(ValueError, match=r"`sigma_max` must be a finite number > 1.0; received sigma_max=0.5"):
         schedules.VESchedule(sigma_min=1.0, sigma_max=0.5)
-    with pytest.raises(ValueError, match="beta_min"):
+    with pytest.raises(ValueError, match=r"`beta_max` must be a finite number > 5.0; received beta_max=1.0"):
         schedules.VPSchedule(beta_min=5.0, beta_max=1.0)
+    with pytest.raises(ValueError, match=r"`t_max` must be a finite number > 0.5; received t_max=0.5"):
+        schedules.CosineSchedule(t_min=0.5, t_max=0.5)
     with pytest.raises(ValueError, match="Unknown schedule 'foo'"):
         schedules.get("foo")
+
+
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda value: schedules.VESchedule(sigma_min=value), "sigma_min"),
+        (lambda value: schedules.VESchedule(sigma_max=value), "sigma_max"),
+        (lambda value: schedules.VESchedule(t_max=value), "t_max"),
+        (lambda value: schedules.VPSchedule(beta_min=value), "beta_min"),
+        (lambda value: schedules.SubVPSchedule(beta_max=value), "beta_max"),
+        (lambda value: schedules.CosineSchedule(s=value), "s"),
+        (lambda value: schedules.CosineSchedule(t_min=value), "t_min"),
+        (lambda value: schedules.EDMSchedule(sigma_min=value), "sigma_min"),
+        (lambda value: schedules.EDMSchedule(sigma_max=value), "sigma_max"),
+    ],
+)
+@pytest.mark.parametrize("value", [True, float("nan"), float("inf"), "1.0"], ids=["bool", "nan", "inf", "str"])
+def test_schedules_reject_non_numbers_and_name_the_argument(make, argument, value):
+    with pytest.raises(ValueError, match=rf"^`{argument}` must be a finite number.*; received {argument}="):
+        make(value)
