@@ -65,16 +65,17 @@ def fixed_time_grid(schedule, t_min, steps):
         steps: the number of steps N ≥ 1.
 
     Returns:
-        float64 numpy array of shape (N + 1,).
+        float64 numpy array of shape (N + 1,), computed in `keras.config.floatx()`.
     """
-    ends = np.array([t_min, schedule.t_max], dtype="float32")
+    dtype = keras.config.floatx()
+    ends = np.array([t_min, schedule.t_max], dtype=dtype)
     lam_start, lam_end = np.asarray(ops.convert_to_numpy(schedule.log_snr(ends)), dtype=np.float64)
-    lam = np.linspace(lam_start, lam_end, steps + 1).astype("float32")
+    lam = np.linspace(lam_start, lam_end, steps + 1).astype(dtype)
     times = np.asarray(ops.convert_to_numpy(schedule.t_from_log_snr(lam)), dtype=np.float64)
     times[0], times[-1] = t_min, schedule.t_max
     if not np.all(np.diff(times) > 0):
         raise ValueError(
-            f"`steps`={steps} places two steps at the same time in float32 between t_min={t_min} "
+            f"`steps`={steps} places two steps at the same time in {dtype} between t_min={t_min} "
             f"and t_max={schedule.t_max}; use fewer steps."
         )
     return times
@@ -98,8 +99,8 @@ def divergence_probes(num_examples, data_shape, divergence, probes=1, distributi
         start: index of the first example in the whole data (Hutchinson).
 
     Returns:
-        float32 numpy array of shape (1, D, *data_shape) ("exact") or
-        (n, probes, *data_shape) ("hutchinson").
+        numpy array of shape (1, D, *data_shape) ("exact") or
+        (n, probes, *data_shape) ("hutchinson"), of dtype `keras.config.floatx()`.
 
     Example:
     >>> divergence_probes(4, (2,), "exact")[0]
@@ -107,9 +108,10 @@ def divergence_probes(num_examples, data_shape, divergence, probes=1, distributi
            [0., 1.]], dtype=float32)
     """
     data_shape = tuple(data_shape)
+    dtype = keras.config.floatx()
     if divergence == "exact":
         dim = math.prod(data_shape)
-        return np.eye(dim, dtype="float32").reshape((1, dim) + data_shape)
+        return np.eye(dim, dtype=dtype).reshape((1, dim) + data_shape)
     rows = []
     for i in range(start, start + num_examples):
         rng = np.random.default_rng([seed, i])
@@ -117,7 +119,7 @@ def divergence_probes(num_examples, data_shape, divergence, probes=1, distributi
             rows.append(2.0 * rng.integers(0, 2, size=(probes,) + data_shape) - 1.0)
         else:
             rows.append(rng.standard_normal((probes,) + data_shape))
-    return np.stack(rows).astype("float32")
+    return np.stack(rows).astype(dtype)
 
 
 def augmented_drift(denoise, schedule, probes, data_shape, divergence):
@@ -337,7 +339,7 @@ def dequantize(x, num_levels=256, data_range=(-1.0, 1.0), seed=0):
         seed: seed of the uniform noise u.
 
     Returns:
-        float32 numpy array shaped like `x`.
+        numpy array shaped like `x`, of dtype `keras.config.floatx()`.
 
     Example:
     >>> dequantize(np.array([[0, 255]]), seed=0).round(2)  # in [-1, -0.992) and [0.992, 1)
@@ -352,7 +354,7 @@ def dequantize(x, num_levels=256, data_range=(-1.0, 1.0), seed=0):
             f"received dtype {x.dtype}" + (f", values in [{x.min()}, {x.max()}]." if x.size else ".")
         )
     u = np.random.default_rng(seed).uniform(size=x.shape)
-    return (lo + (x + u) / num_levels * (hi - lo)).astype("float32")
+    return (lo + (x + u) / num_levels * (hi - lo)).astype(keras.config.floatx())
 
 
 def _data_range(data_range):

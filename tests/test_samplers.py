@@ -18,6 +18,25 @@ def exact_denoiser(schedule, mixture=MIXTURE):
     return lambda x, t: mixture.denoise(x, t, schedule)
 
 
+@pytest.fixture
+def float64():
+    """`keras.config.floatx()` = "float64" for one test (with JAX's 64-bit mode), restored afterwards."""
+    previous = keras.config.floatx()
+    jax_x64 = None
+    if keras.backend.backend() == "jax":
+        import jax
+
+        jax_x64 = jax.config.read("jax_enable_x64")
+        jax.config.update("jax_enable_x64", True)
+    keras.config.set_floatx("float64")
+    try:
+        yield
+    finally:
+        keras.config.set_floatx(previous)
+        if jax_x64 is not None:
+            jax.config.update("jax_enable_x64", jax_x64)
+
+
 def draw(sampler, schedule, n=3000, steps=32, seed=0, grid="karras"):
     prior = samplers.initial_noise(n, (2,), seed) * float(to_numpy(schedule.sigma(schedule.t_max)))
     return to_numpy(sampler.sample(exact_denoiser(schedule), prior, schedule, steps=steps, time_grid=grid, seed=seed))
@@ -111,6 +130,32 @@ def test_time_grids(schedule, spacing):
         i = np.arange(10) / 9
         expected = (80 ** (1 / 7) + i * (0.002 ** (1 / 7) - 80 ** (1 / 7))) ** 7
         np.testing.assert_allclose(times[:10], expected, rtol=1e-4)
+
+
+def test_time_grids_and_samples_keep_float64(float64):
+    """Under float64 the grids are exact to float64 and the samplers keep the dtype."""
+    vp, edm = schedules.VPSchedule(), schedules.EDMSchedule()
+    times = samplers.time_grid(vp, 10, "log_snr")
+    lam = to_numpy(vp.log_snr(times[:10]))
+    np.testing.assert_allclose(np.diff(lam), np.diff(lam)[0], rtol=1e-10)  # float32: only to ~1e-3
+    i = np.arange(10) / 9
+    karras = (80 ** (1 / 7) + i * (0.002 ** (1 / 7) - 80 ** (1 / 7))) ** 7
+    np.testing.assert_allclose(samplers.time_grid(edm, 10, "karras")[:10], karras, rtol=1e-12)
+    # VE with D = 0: the probability-flow ODE is solved by x(t) = x_T·σ(t)/σ_max.
+    ve = schedules.VESchedule(sigma_min=0.01, sigma_max=20.0)
+    x_T = samplers.initial_noise(4, (2,), 0) * 20.0
+    assert x_T.dtype == np.float64
+    x, trajectory = samplers.RK45(rtol=1e-11, atol=1e-11).sample(
+        lambda x, t: 0.0 * x, x_T, ve, steps=3, return_trajectory=True
+    )
+    assert keras.backend.standardize_dtype(x.dtype) == "float64"
+    sigmas = to_numpy(ve.sigma(samplers.time_grid(ve, 3, "karras")))
+    np.testing.assert_allclose(to_numpy(trajectory), sigmas[:, None, None] / 20.0 * x_T, rtol=1e-9)
+    heun, heun_trajectory = samplers.Heun().sample(
+        exact_denoiser(vp), samplers.initial_noise(4, (2,), 0), vp, steps=4, return_trajectory=True
+    )
+    assert keras.backend.standardize_dtype(heun.dtype) == "float64"
+    np.testing.assert_array_equal(to_numpy(heun_trajectory[-1]), to_numpy(heun))
 
 
 def test_sampler_errors():

@@ -91,12 +91,13 @@ def initial_noise(num_samples, shape, seed):
         seed: non-negative integer.
 
     Returns:
-        float32 numpy array of shape (num_samples, *shape).
+        numpy array of shape (num_samples, *shape) and dtype `keras.config.floatx()`.
     """
     num_samples = check_int(num_samples, "num_samples", minimum=0)
     seed = check_int(seed, "seed", minimum=0)
     rows = [np.random.default_rng([seed, i]).standard_normal(shape) for i in range(num_samples)]
-    return np.stack(rows).astype("float32") if rows else np.zeros((0, *shape), "float32")
+    dtype = keras.config.floatx()
+    return np.stack(rows).astype(dtype) if rows else np.zeros((0, *shape), dtype)
 
 
 class Sampler(Configurable):

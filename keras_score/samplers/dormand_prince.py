@@ -39,6 +39,26 @@ def _tableau_tensor(rows, dtype):
     return ops.convert_to_tensor(padded, dtype=dtype)
 
 
+# Keras' type promotion on PyTorch rounds the results of `ops.tensordot`,
+# `ops.minimum` and `ops.maximum` of float64 tensors to float32; the three
+# helpers below keep a float64 integration in float64 on every backend.
+
+
+def _combine(weights, stages):
+    """Σ_j weights[j]·stages[j] over the first axis of `stages` (`ops.tensordot(weights, stages, 1)`)."""
+    return ops.sum(ops.reshape(weights, (-1,) + (1,) * (len(stages.shape) - 1)) * stages, axis=0)
+
+
+def _minimum(a, b):
+    """Elementwise min(a, b), NaN in `a` propagated."""
+    return ops.where(a > b, b, a)
+
+
+def _maximum(a, b):
+    """Elementwise max(a, b), NaN in `a` propagated."""
+    return ops.where(a < b, b, a)
+
+
 def error_norm(v):
     """The largest per-example RMS norm, so that every example meets the tolerance."""
     axes = tuple(range(1, len(v.shape)))
@@ -67,7 +87,7 @@ def dormand_prince_step(dy_dt, y, t, h, d_cur):
     zeros = (0,) * len(y.shape)
 
     def stage(i, stages):
-        increment = ops.tensordot(ops.take(coefficients, i, axis=0), stages, axes=1)
+        increment = _combine(ops.take(coefficients, i, axis=0), stages)
         k = dy_dt(y + h * increment, t + ops.take(nodes, i) * h)
         return ops.slice_update(stages, (i,) + zeros, ops.cast(k, stages.dtype)[None])
 
@@ -76,8 +96,8 @@ def dormand_prince_step(dy_dt, y, t, h, d_cur):
     # One traced call of `dy_dt` for the six new stages: a loop, not six copies, to compile fast.
     stages = ops.fori_loop(1, len(_DOPRI_C), stage, stages)
     weights = _tableau_tensor((_DOPRI_A[-1], _DOPRI_E), y.dtype)
-    y_new = y + h * ops.tensordot(weights[0], stages, axes=1)
-    return y_new, h * ops.tensordot(weights[1], stages, axes=1), stages[-1]
+    y_new = y + h * _combine(weights[0], stages)
+    return y_new, h * _combine(weights[1], stages), stages[-1]
 
 
 def step_size_factor(err):
@@ -104,11 +124,11 @@ def initial_step_size(dy_dt, y, t, d_cur, span, rtol, atol, direction):
     d0 = error_norm(y / scale)
     d1 = error_norm(d_cur / scale)
     h0 = ops.where(ops.logical_or(d0 < 1e-5, d1 < 1e-5), 1e-6, 0.01 * d0 / d1)
-    h0 = ops.minimum(h0, span)
+    h0 = _minimum(h0, span)
     d2 = error_norm((dy_dt(y + (direction * h0) * d_cur, t + direction * h0) - d_cur) / scale) / h0
-    largest = ops.maximum(d1, d2)
-    h1 = ops.where(largest <= 1e-15, ops.maximum(1e-6, 1e-3 * h0), ops.power(0.01 / largest, 0.2))
-    return ops.minimum(ops.minimum(100.0 * h0, h1), span)
+    largest = _maximum(d1, d2)
+    h1 = ops.where(largest <= 1e-15, _maximum(1e-3 * h0, 1e-6), ops.power(0.01 / largest, 0.2))
+    return _minimum(_minimum(100.0 * h0, h1), span)
 
 
 def solve(dy_dt, y, times, rtol, atol, max_steps, first_step=None, project=None, return_trajectory=False):
@@ -164,9 +184,9 @@ def solve(dy_dt, y, times, rtol, atol, max_steps, first_step=None, project=None,
         target = times[index]
         remaining = direction * (target - t)
         lands = h >= remaining
-        h = ops.minimum(h, remaining)
+        h = _minimum(h, remaining)
         y_new, error, d_new = dormand_prince_step(dy_dt, y, t, direction * h, d_cur)
-        err = error_norm(error / (atol + rtol * ops.maximum(ops.abs(y), ops.abs(y_new))))
+        err = error_norm(error / (atol + rtol * _maximum(ops.abs(y), ops.abs(y_new))))
         accept = err <= 1.0
         stop = ops.logical_and(accept, lands)
         t_new = ops.where(lands, target, t + direction * h)
@@ -175,8 +195,9 @@ def solve(dy_dt, y, times, rtol, atol, max_steps, first_step=None, project=None,
             d_new = dy_dt(y_new, t_new)
             nfe = nfe + 1
         if return_trajectory:
-            row = ops.slice_update(trajectory[0], (index,) + zeros, y_new[None])
-            trajectory = (ops.where(stop, row, trajectory[0]),)
+            # A mask, not `slice_update`, whose start indices would mix int32 and int64 under JAX's x64.
+            row = ops.logical_and(stop, ops.arange(num_times, dtype="int32") == index)
+            trajectory = (ops.where(ops.reshape(row, (num_times,) + (1,) * len(y.shape)), y_new[None], trajectory[0]),)
         return (
             index + ops.cast(stop, "int32"),
             ops.where(accept, t_new, t),

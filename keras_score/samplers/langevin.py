@@ -83,7 +83,7 @@ class Langevin(Sampler):
 
 
 def _check_unit_alpha(schedule, sampler_name):
-    times = np.linspace(schedule.t_min, schedule.t_max, 9).astype("float32")
+    times = np.linspace(schedule.t_min, schedule.t_max, 9).astype(keras.config.floatx())
     alpha = np.asarray(ops.convert_to_numpy(schedule.alpha(times)))
     if not np.allclose(alpha, 1.0, rtol=0.0, atol=1e-6):
         raise ValueError(

@@ -13,6 +13,7 @@ the last step lands on clean data, as in k-diffusion and EDM. Where σ(0) > 0
 - a list or array of times: used as given, after checks.
 """
 
+import keras
 import numpy as np
 from keras import ops
 
@@ -37,6 +38,10 @@ def _to_numpy(values):
 
 def time_grid(schedule, steps, spacing="karras", rho=7.0):
     """Returns the decreasing times of an N-step sampler as a float64 numpy array.
+
+    The times are computed in the working precision `keras.config.floatx()`
+    (the schedule's log-SNR and its inverse), so they are exact to float64
+    under `keras.config.set_floatx("float64")`.
 
     Args:
         schedule: a `NoiseSchedule`.
@@ -73,7 +78,7 @@ def time_grid(schedule, steps, spacing="karras", rho=7.0):
             lam = -2.0 * rho * np.log(inv)
         else:
             lam = lam_min + fraction * (lam_max - lam_min)
-        times = _to_numpy(schedule.t_from_log_snr(lam.astype("float32")))
+        times = _to_numpy(schedule.t_from_log_snr(lam.astype(keras.config.floatx())))
         times[0], times[-1] = schedule.t_max, schedule.t_min
     if zero_end:
         times = np.append(times, 0.0)
