@@ -1,5 +1,6 @@
 """Conditioning and guidance against closed forms: a labelled Gaussian mixture and Gaussian posteriors."""
 
+import json
 import os
 
 import keras
@@ -99,16 +100,19 @@ def exact_posterior():
 
 
 def noisy_log_likelihood(schedule):
-    """log p(y | x_t) up to a constant: y | x_t ~ N(A·m_t(x_t), A·C_t·Aᵀ + R), exact for a Gaussian prior."""
+    """log p(y | x_t) up to a constant: y | x_t ~ N(A·m_t(x_t), A·C_t·Aᵀ + R), exact for a Gaussian prior.
+
+    The scalar measurements y come per example, shape (batch,).
+    """
     mu, cov, a_matrix = (ops.convert_to_tensor(v.astype("float32")) for v in (PRIOR_MEAN, PRIOR_COV, A))
 
-    def log_likelihood(x, t):
+    def log_likelihood(x, t, y):
         alpha, sigma = schedule.alpha(t), schedule.sigma(t)
         gain = alpha * ops.matmul(cov, ops.inv(alpha**2 * cov + sigma**2 * ops.eye(2)))
         mean = mu + ops.matmul(x - alpha * mu, ops.transpose(gain))
         posterior_cov = cov - alpha * ops.matmul(gain, cov)
         variance = ops.matmul(ops.matmul(a_matrix, posterior_cov), ops.transpose(a_matrix))[0, 0] + NOISE_VAR
-        return -0.5 * (Y - ops.matmul(mean, ops.transpose(a_matrix))[:, 0]) ** 2 / variance
+        return -0.5 * (y - ops.matmul(mean, ops.transpose(a_matrix))[:, 0]) ** 2 / variance
 
     return log_likelihood
 
@@ -123,7 +127,7 @@ def test_gradient_guidance_recovers_the_exact_gaussian_posterior(schedule):
             prior(n, schedule),
             schedule,
             steps=32,
-            guidance=GradientGuidance(noisy_log_likelihood(schedule)),
+            guidance=GradientGuidance(noisy_log_likelihood(schedule), measurements=Y),
         )
     )
     mean, cov = exact_posterior()
@@ -197,6 +201,147 @@ def test_replacement_inpainting_keeps_known_values_with_every_kind_of_sampler(sa
     # exact conditional has 0.8 — the replacement method's known bias — and 0 without the guidance.
     slope = np.polyfit(x[:, 0], x[:, 1], 1)[0]
     assert 0.15 < slope < 1.0, slope
+
+
+# ------------------------------------------------------------------ one compiled loop for any data
+
+
+def mixture_classifier(x, t):
+    return MIXTURE.log_posterior(x, t, EDM)
+
+
+def dps_log_likelihood(x0, y):
+    """log p(y | x₀) of y = A·x₀ + noise, y of shape (batch, 1)."""
+    a_matrix = ops.convert_to_tensor(A.astype("float32"))
+    return -0.5 * (y[:, 0] - ops.matmul(x0, ops.transpose(a_matrix))[:, 0]) ** 2 / NOISE_VAR
+
+
+def test_signatures_ignore_the_data_and_tell_structures_apart():
+    values = np.array([[1.0, np.nan], [np.nan, 2.0]])
+    same = [
+        (Inpainting(values), Inpainting(np.zeros((5, 2)), mask=[1.0, 0.0])),
+        (ClassifierGuidance(mixture_classifier, 1.0), ClassifierGuidance(mixture_classifier, 3.0)),
+        (
+            GradientGuidance(dps_log_likelihood, 1.0, True, measurements=[[1.5]]),
+            GradientGuidance(dps_log_likelihood, 2.0, True, measurements=np.ones((7, 1))),
+        ),
+        (
+            CompositeGuidance([ClassifierGuidance(mixture_classifier, 1.0), Inpainting(values)]),
+            [ClassifierGuidance(mixture_classifier, 2.0), Inpainting(np.ones(2), mask=[0, 1])],
+        ),
+        (NullGuidance(), None),
+    ]
+    for first, second in same:
+        assert first.signature == keras_score.guidance.get(second).signature
+    gaussian_log_likelihood = noisy_log_likelihood(EDM)
+    different = [
+        NullGuidance(),
+        Inpainting(values),
+        ClassifierGuidance(mixture_classifier),
+        ClassifierGuidance(lambda x, t: MIXTURE.log_posterior(x, t, EDM)),  # another function
+        GradientGuidance(dps_log_likelihood, through_denoiser=True, measurements=[[1.5]]),
+        GradientGuidance(dps_log_likelihood, through_denoiser=False, measurements=[[1.5]]),
+        GradientGuidance(dps_log_likelihood, through_denoiser=True),  # the function gets no y
+        GradientGuidance(gaussian_log_likelihood, measurements=Y),
+        CompositeGuidance([Inpainting(values), ClassifierGuidance(mixture_classifier)]),
+        CompositeGuidance([ClassifierGuidance(mixture_classifier), Inpainting(values)]),  # another order
+        CompositeGuidance([Inpainting(values)]),
+    ]
+    signatures = [g.signature for g in different]
+    assert len(set(signatures)) == len(signatures)  # hashable, and all distinct
+    assert len({json.dumps(s) for s in signatures}) == len(signatures)  # distinct as JSON, too
+
+
+def to_tensors(conditions):
+    return keras.tree.map_structure(
+        lambda a: ops.convert_to_tensor(a, dtype="int32" if a.dtype.kind in "iu" else "float32"), conditions
+    )
+
+
+GAUSSIAN = GaussianMixture([PRIOR_MEAN], [PRIOR_COV])
+N = 64
+ALTERNATING = np.where(np.arange(N) % 2 == 0, -0.5, 1.5).astype("float32")  # per-sample measurements
+HALF_KNOWN = np.where(np.arange(N)[:, None] < N // 2, [1.0, 0.0], [0.0, 1.0])  # which coordinate is known
+
+
+def loop_cases():
+    """(name, prior, first and second guidance, their labels, the second as a separately built guidance)."""
+    gaussian_log_likelihood = noisy_log_likelihood(EDM)
+    values = np.linspace(-2.0, 2.0, 2 * N).reshape(N, 2)
+    inpainting = Inpainting(np.full(2, 1.0), mask=[1.0, 0.0]), Inpainting(values, HALF_KNOWN)
+    return [
+        (
+            "classifier",
+            MIXTURE,
+            ClassifierGuidance(mixture_classifier, 1.0),
+            ClassifierGuidance(mixture_classifier, 3.0),
+            cycled_labels(N),
+            cycled_labels(N)[::-1].copy(),
+            ClassifierGuidance(mixture_classifier, 3.0),
+        ),
+        (
+            "exact_likelihood",
+            GAUSSIAN,
+            GradientGuidance(gaussian_log_likelihood, 1.0, measurements=Y),
+            GradientGuidance(gaussian_log_likelihood, 2.0, measurements=ALTERNATING),
+            None,
+            None,
+            # The measurements inside the function, as without `measurements`.
+            GradientGuidance(lambda x, t: gaussian_log_likelihood(x, t, ops.convert_to_tensor(ALTERNATING)), 2.0),
+        ),
+        (
+            "dps",
+            GAUSSIAN,
+            GradientGuidance(dps_log_likelihood, 1.0, True, measurements=[[Y]]),
+            GradientGuidance(dps_log_likelihood, 0.5, True, measurements=ALTERNATING[:, None]),
+            None,
+            None,
+            GradientGuidance(lambda x0: dps_log_likelihood(x0, ops.convert_to_tensor(ALTERNATING[:, None])), 0.5, True),
+        ),
+        ("inpainting", MIXTURE, *inpainting, None, None, Inpainting(values, HALF_KNOWN)),
+        (
+            "composite",
+            MIXTURE,
+            CompositeGuidance([ClassifierGuidance(mixture_classifier, 1.0), inpainting[0]]),
+            CompositeGuidance([ClassifierGuidance(mixture_classifier, 2.5), inpainting[1]]),
+            cycled_labels(N),
+            cycled_labels(N)[::-1].copy(),
+            CompositeGuidance([ClassifierGuidance(mixture_classifier, 2.5), Inpainting(values, HALF_KNOWN)]),
+        ),
+    ]
+
+
+@pytest.mark.parametrize("case", loop_cases(), ids=lambda case: case[0])
+def test_one_compiled_loop_serves_new_scales_labels_measurements_and_masks(case):
+    _, data, first, second, first_labels, second_labels, separate = case
+    assert first.signature == second.signature
+    traces = [0]
+
+    def denoise(x, t):
+        traces[0] += 1  # Python runs this once per trace on JAX and TensorFlow, once per call on PyTorch
+        return data.denoise(x, t, EDM)
+
+    sampler, steps = samplers.Heun(), 8
+    times = samplers.time_grid(EDM, steps, "karras")
+    run = sampler.compile(denoise, EDM, samplers.time_grids.lands_on_data(EDM, times), guidance=first)
+    x_init = prior(N)
+
+    def run_with(guidance, labels):
+        """The compiled loop, given only the tensors that `guidance` prepares."""
+        conditions = {"guidance": guidance.prepare(N, (2,), None if labels is None else labels.astype("int32"))}
+        x, grid = ops.convert_to_tensor(x_init), ops.convert_to_tensor(times, dtype="float32")
+        return to_numpy(run(x, grid, ops.convert_to_tensor(0, dtype="int32"), to_tensors(conditions))["x"])
+
+    x_first = run_with(first, first_labels)
+    traces_after_first = traces[0]
+    assert traces_after_first > 0
+    x_second = run_with(second, second_labels)
+    if keras.backend.backend() in ("jax", "tensorflow"):
+        assert traces[0] == traces_after_first  # no retrace for the new data
+    assert np.abs(x_first - x_second).max() > 0.1  # the new data reached the loop
+    for x, guidance, labels in ((x_first, first, first_labels), (x_second, separate, second_labels)):
+        expected = to_numpy(sampler.sample(denoise, x_init, EDM, steps=steps, guidance=guidance, labels=labels))
+        np.testing.assert_allclose(x, expected, rtol=1e-5, atol=1e-5)
 
 
 # ------------------------------------------------------------------ trained models
@@ -326,6 +471,60 @@ def test_clear_errors(unconditional_model, conditional_model):
         unconditional_model.generate(4, guidance="inpainting")
 
 
+NAN, INF = float("nan"), float("inf")
+
+
+@pytest.mark.parametrize(
+    "make, argument",
+    [
+        (lambda: ClassifierGuidance(mixture_classifier, scale=True), "scale"),
+        (lambda: ClassifierGuidance(mixture_classifier, scale=NAN), "scale"),
+        (lambda: GradientGuidance(dps_log_likelihood, scale=INF), "scale"),
+        (lambda: GradientGuidance(dps_log_likelihood, through_denoiser=1), "through_denoiser"),
+        (lambda: NoisyClassifier(MLP(hidden_units=8, output_units=4), num_classes=True), "num_classes"),
+        (lambda: NoisyClassifier(MLP(hidden_units=8, output_units=4), num_classes=4.0), "num_classes"),
+        (lambda: NoisyClassifier(MLP(hidden_units=8, output_units=4), 4, normalize="yes"), "normalize"),
+        (lambda: NoisyClassifier(MLP(hidden_units=8, output_units=4), 4, seed=-1), "seed"),
+    ],
+)
+def test_bad_guidance_arguments_are_named(make, argument):
+    with pytest.raises(ValueError, match=rf"^`{argument}` must be .*; received {argument}="):
+        make()
+
+
+def test_measurements_are_checked():
+    with pytest.raises(ValueError, match="`measurements` must be finite"):
+        GradientGuidance(dps_log_likelihood, measurements=[[1.0], [NAN]])
+    guidance = GradientGuidance(dps_log_likelihood, through_denoiser=True, measurements=np.ones((3, 1)))
+    with pytest.raises(ValueError, match=r"`measurements` must have 4 rows .* received shape \(3, 1\)"):
+        guidance.prepare(4, (2,))
+    # One shared measurement (a leading axis of 1, or a scalar) reaches every sample.
+    shared = GradientGuidance(dps_log_likelihood, measurements=[[2.0, 3.0]]).prepare(4, (2,))["measurements"]
+    np.testing.assert_array_equal(shared, np.tile([[2.0, 3.0]], (4, 1)))
+    scalar = GradientGuidance(dps_log_likelihood, measurements=1.5).prepare(4, (2,))["measurements"]
+    np.testing.assert_array_equal(scalar, np.full(4, 1.5))
+
+
+@keras.saving.register_keras_serializable(package="keras_score_tests")
+def registered_log_likelihood(x0, y):
+    return -ops.sum((x0 - y) ** 2, axis=-1)
+
+
+def test_classifier_and_gradient_guidance_configs_round_trip():
+    for guidance in (
+        ClassifierGuidance(registered_log_likelihood, scale=2.5),
+        GradientGuidance(registered_log_likelihood, 0.5, through_denoiser=True, measurements=[[1.0, 2.0]]),
+        GradientGuidance(registered_log_likelihood, 0.5),
+    ):
+        restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(guidance))
+        assert type(restored) is type(guidance) and restored.get_config() == guidance.get_config()
+        assert restored.signature == guidance.signature  # the same registered function, the same graph
+        labels = np.zeros(3, "int32")
+        keras.tree.map_structure(
+            np.testing.assert_array_equal, restored.prepare(3, (2,), labels), guidance.prepare(3, (2,), labels)
+        )
+
+
 def test_classifier_for_model_shares_the_space(conditional_model):
     classifier = NoisyClassifier.for_model(conditional_model, MLP(hidden_units=8, num_blocks=1, output_units=4), 4)
     np.testing.assert_allclose(to_numpy(classifier.normalizer.std), to_numpy(conditional_model.normalizer.std))
@@ -339,7 +538,7 @@ def test_guidance_configs_round_trip():
         restored = keras.saving.deserialize_keras_object(keras.saving.serialize_keras_object(guidance))
         assert type(restored) is type(guidance)
         np.testing.assert_equal(restored.get_config(), guidance.get_config())  # NaN == NaN here
-    embedding = keras_score.conditioning.ConditionEmbedding(num_classes=3, context_dim=2, units=8)
+    embedding = keras_score.conditioning.ConditionEmbedding(num_classes=3, units=8)
     assert keras_score.conditioning.ConditionEmbedding.from_config(embedding.get_config()).get_config() == (
         embedding.get_config()
     )

@@ -10,20 +10,26 @@ and for every sampler:
 - `project(x, t, schedule, conditions, noise)` changes the state after each
   step (inpainting replaces the known coordinates).
 
-Per-sample data (labels, masks, known values) travel as tensors in
-`conditions`, which `prepare` builds on the host for all samples and the
-caller slices per batch, so the loop is compiled once for any batch.
+Per-sample data (labels, scales, masks, known values, measurements) travel
+as tensors in `conditions`, which `prepare` builds on the host for all
+samples and the caller slices per batch. What is baked into the compiled
+graph instead (functions, classifiers, flags) is described by `signature`:
+a loop compiled for one guidance serves every guidance with an equal
+signature, given that guidance's prepared tensors, so a caller keys its
+cache of compiled loops on it and compiles once for any data.
 """
 
 import keras
 import numpy as np
+from keras import ops
 
+from keras_score import backend
 from keras_score.registry import Configurable
 from keras_score.sde import expand_to
 
 
 def add_to_score(denoise, schedule, score_term):
-    """Wraps a denoiser so that its score gains `score_term(x, t, denoised)`: D ← D + (σ²/α)·term.
+    """Wraps a denoiser so that its score gains `score_term(x, t)`: D ← D + (σ²/α)·term.
 
     Args:
         denoise: the denoiser `denoise(x, t)`.
@@ -42,13 +48,35 @@ def add_to_score(denoise, schedule, score_term):
     return guided
 
 
+def add_gradient_to_score(denoise, schedule, log_likelihood, scale):
+    """Wraps a denoiser so that its score gains w·∇ₓ log_likelihood(x, t), with a per-sample scale w.
+
+    Args:
+        denoise: the denoiser `denoise(x, t)`.
+        schedule: its `NoiseSchedule`.
+        log_likelihood: `log_likelihood(x, t)` returning shape (batch,).
+        scale: the guidance scale w per sample, shape (batch,) (a tensor of
+            `conditions`, so a new scale needs no new graph).
+
+    Returns:
+        The guided denoiser.
+    """
+
+    def term(x, t):
+        w = expand_to(ops.cast(scale, x.dtype), x)
+        return w * backend.gradient(lambda z: log_likelihood(z, t), x)
+
+    return add_to_score(denoise, schedule, term)
+
+
 class Guidance(Configurable):
     """Base class of guidance; the base itself guides nothing (the null guidance).
 
     Example:
     >>> samples = model.generate(100, guidance=Guidance())  # the same as no guidance
 
-    Subclasses override `prepare`, `denoiser`, `project` and `variables` as needed.
+    Subclasses override `prepare`, `denoiser`, `project`, `variables` and
+    `signature` as needed.
     """
 
     name = "none"
@@ -57,6 +85,33 @@ class Guidance(Configurable):
     def variables(self):
         """Keras variables read inside the loop (e.g. a classifier's weights)."""
         return []
+
+    @property
+    def signature(self):
+        """What the compiled loop depends on, apart from the tensors of `prepare`.
+
+        A tuple of strings, numbers, booleans and tuples: hashable (a cache
+        key) and JSON-able. Two guidances with equal signatures are
+        interchangeable in one compiled loop, each with its own prepared
+        tensors. Functions and classifiers enter by `id()`, which no other
+        object takes while this one lives; a cache of compiled loops keeps
+        the guidance it compiled, and with it those objects, alive.
+
+        This default names the class and the object itself, so a subclass
+        that does not describe its graph shares a loop only with itself.
+
+        Returns:
+            A tuple whose first entry names the class.
+
+        Example:
+        >>> Inpainting(np.zeros(2)).signature == Inpainting(np.ones(2)).signature
+        True
+        """
+        return (self._class_path(), id(self))
+
+    def _class_path(self):
+        """The module and name of this guidance's class: the first entry of every signature."""
+        return f"{type(self).__module__}.{type(self).__qualname__}"
 
     @property
     def uses_labels(self):
@@ -112,6 +167,10 @@ class NullGuidance(Guidance):
     >>> samples = model.generate(100, guidance=NullGuidance())
     """
 
+    @property
+    def signature(self):
+        return (self._class_path(),)
+
 
 @keras.saving.register_keras_serializable(package="keras_score")
 class CompositeGuidance(Guidance):
@@ -132,6 +191,10 @@ class CompositeGuidance(Guidance):
     @property
     def variables(self):
         return [v for g in self.guidances for v in g.variables]
+
+    @property
+    def signature(self):
+        return (self._class_path(), tuple(g.signature for g in self.guidances))
 
     @property
     def uses_labels(self):

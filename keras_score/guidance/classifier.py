@@ -4,11 +4,12 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_score import backend, noise_levels, schedules
-from keras_score.guidance.base import Guidance, add_to_score
+from keras_score import noise_levels, schedules
+from keras_score.guidance.base import Guidance, add_gradient_to_score
 from keras_score.normalization import Standardization
 from keras_score.parameterization import Parameterization
 from keras_score.sde import expand_to
+from keras_score.validation import check_bool, check_float, check_int, check_seed
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -58,14 +59,12 @@ class NoisyClassifier(keras.Model):
         super().__init__(**kwargs)
         if not isinstance(network, keras.layers.Layer):
             raise ValueError(f"`network` must be a Keras layer or model; received {network!r}.")
-        if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 2:
-            raise ValueError(f"`num_classes` must be an integer ≥ 2; received {num_classes!r}.")
         self.network = network
-        self.num_classes = int(num_classes)
+        self.num_classes = check_int(num_classes, "num_classes", minimum=2)
         self.schedule = schedules.get(schedule)
         self.noise_distribution = noise_levels.get(noise_distribution)
-        self.normalize = bool(normalize)
-        self.seed = seed
+        self.normalize = check_bool(normalize, "normalize")
+        self.seed = check_seed(seed)
         self.normalizer = Standardization(name="normalizer")
         self.seed_generator = keras.random.SeedGenerator(seed, name="training_noise")
         self._scaling = Parameterization()
@@ -167,6 +166,11 @@ class ClassifierGuidance(Guidance):
     with their scale s = w; Song et al. 2021, Sec. 5). The labels y are the
     `labels` given to `generate` (or `Sampler.sample`).
 
+    The labels and the scale travel as tensors (`prepare` gives "labels" and
+    "scale", both of shape (num_samples,)), so a compiled loop serves every
+    scale and every set of labels; the graph depends only on the classifier
+    (`signature`).
+
     Args:
         classifier: a `NoisyClassifier` (made with `NoisyClassifier.for_model`
             for a `ScoreModel`), or any function `classifier(x, t)` returning
@@ -191,10 +195,13 @@ class ClassifierGuidance(Guidance):
             raise ValueError(
                 f"`classifier` must be a NoisyClassifier or a function (x, t) -> log p(y | x_t); received {classifier!r}."
             )
-        if not np.isfinite(scale):
-            raise ValueError(f"`scale` must be a finite number; received {scale!r}.")
         self.classifier = classifier
-        self.scale = float(scale)
+        self.scale = check_float(scale, "scale")
+
+    @property
+    def signature(self):
+        """(class, id of the classifier): the scale and the labels are tensors of `prepare`."""
+        return (self._class_path(), id(self.classifier))
 
     @property
     def variables(self):
@@ -232,20 +239,17 @@ class ClassifierGuidance(Guidance):
                 f"`labels` must lie in [0, {self.classifier.num_classes - 1}] for the classifier; "
                 f"received {labels.max()}."
             )
-        return {"labels": labels}
+        return {"labels": labels, "scale": np.full((num_samples,), self.scale, dtype="float32")}
 
     def denoiser(self, denoise, schedule, conditions):
         log_probs = self.classifier.log_probs if isinstance(self.classifier, NoisyClassifier) else self.classifier
 
-        def term(x, t):
-            def log_likelihood(z):
-                log_p = ops.log_softmax(log_probs(z, t), axis=-1)
-                labels = ops.one_hot(ops.cast(conditions["labels"], "int32"), log_p.shape[-1], dtype=log_p.dtype)
-                return ops.sum(log_p * labels, axis=-1)
+        def log_likelihood(x, t):
+            log_p = ops.log_softmax(log_probs(x, t), axis=-1)
+            labels = ops.one_hot(ops.cast(conditions["labels"], "int32"), log_p.shape[-1], dtype=log_p.dtype)
+            return ops.sum(log_p * labels, axis=-1)
 
-            return self.scale * backend.gradient(log_likelihood, x)
-
-        return add_to_score(denoise, schedule, term)
+        return add_gradient_to_score(denoise, schedule, log_likelihood, conditions["scale"])
 
     def get_config(self):
         return {"classifier": keras.saving.serialize_keras_object(self.classifier), "scale": self.scale}

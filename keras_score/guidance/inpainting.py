@@ -24,7 +24,8 @@ class Inpainting(Guidance):
 
     Works for images (mask per pixel), table rows with missing cells (mask
     per cell; unknown cells may hold NaN) and trajectories with fixed start
-    and goal (mask per time step).
+    and goal (mask per time step). Values and mask travel as tensors, so one
+    compiled loop serves every inpainting of the same data shape.
 
     Args:
         values: known values in data units, shape (num_samples, *data_shape)
@@ -56,6 +57,11 @@ class Inpainting(Guidance):
             ) from None
         if not np.all(np.isfinite(self.values[self.mask == 1])):
             raise ValueError("`values` must be finite wherever `mask` is 1.")
+
+    @property
+    def signature(self):
+        """The class alone: the values and the mask are tensors of `prepare` ("values", "mask")."""
+        return (self._class_path(),)
 
     @property
     def projects(self):
