@@ -44,3 +44,16 @@ def test_wine_masking_hides_thirty_percent_and_keeps_a_cell_per_row():
     train, held_out, known = example.split_and_mask(data, seed=0)
     assert len(train) + len(held_out) == 178 and known.shape == held_out.shape
     assert abs((~known).mean() - 0.3) < 0.05 and known.any(axis=1).all()
+
+
+def test_ncsn_2d_example(tmp_path):
+    example = load("ncsn_2d")
+    fisher, weights, paths = example.main(
+        str(tmp_path), steps=3, hidden_units=8, levels=3, steps_per_level=1, num_samples=16
+    )
+    for path in paths:
+        assert_png(path)
+    assert sorted(os.listdir(tmp_path)) == ["ncsn_samples.png", "ncsn_score_fields.png"]
+    assert set(fisher) == {"sliced score matching", "denoising score matching"}
+    assert all(np.isfinite(value) and value > 0 for value in fisher.values())
+    assert set(weights) == {"data", *fisher} and all(0.0 <= w <= 1.0 for w in weights.values())
