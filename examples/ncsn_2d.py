@@ -108,15 +108,10 @@ data.
 
 def fisher_divergence(model, num_levels=10, num_points=4096, seed=1):
     """(1/L)·Σ_l σ_l²·E‖s_θ − ∇log p_σl‖² over L geometric levels, at held-out perturbed points."""
-    rng = np.random.default_rng(seed)
-    x0 = MIXTURE.sample(num_points, seed=seed)
-    divergences = []
-    for t in np.linspace(0.0, 1.0, num_levels):
-        sigma = float(ops.convert_to_numpy(SCHEDULE.sigma(ops.convert_to_tensor(t))))
-        x_t = (x0 + sigma * rng.standard_normal(x0.shape)).astype("float32")
-        error = ops.convert_to_numpy(model.score(x_t, t)) - ops.convert_to_numpy(MIXTURE.score(x_t, t, SCHEDULE))
-        divergences.append(sigma**2 * np.mean(np.sum(error**2, axis=-1)))
-    return float(np.mean(divergences))
+    return keras_score.metrics.fisher_divergence(
+        model.score, lambda x, t: MIXTURE.score(x, t, SCHEDULE), MIXTURE.sample(num_points, seed=seed),
+        SCHEDULE, np.linspace(0.0, 1.0, num_levels), seed=seed,
+    )
 
 
 """

@@ -305,3 +305,25 @@ def test_clear_errors():
         MaximumMeanDiscrepancy(feature_extractor="resnet").update_state(np.zeros((3, 2)), np.zeros((3, 2)))
     with pytest.raises(ValueError, match="layer"):
         ClassifierFeatures(metrics.digits_classifier(), layer="missing")
+
+
+def test_fisher_divergence_of_a_shifted_score_is_its_closed_form():
+    from keras_score.datasets import GaussianMixture
+    from keras_score.metrics import fisher_divergence
+    from keras_score.schedules import VESchedule
+
+    mixture = GaussianMixture.ring(num_components=4, radius=2.0, std=0.5)
+    schedule = VESchedule(sigma_min=0.1, sigma_max=2.0)
+    times = np.linspace(0.0, 1.0, 4)
+    data = mixture.sample(256, seed=0)
+
+    def exact(x, t):
+        return mixture.score(x, t, schedule)
+
+    shift = keras.ops.convert_to_tensor(np.array([0.3, -0.4], "float32"))
+    assert fisher_divergence(exact, exact, data, schedule, times) == 0.0
+    sigmas = np.array([float(keras.ops.convert_to_numpy(schedule.sigma(t))) for t in times])
+    shifted = fisher_divergence(lambda x, t: exact(x, t) + shift, exact, data, schedule, times)
+    np.testing.assert_allclose(shifted, np.mean(sigmas**2) * 0.25, rtol=1e-5)
+    halved = fisher_divergence(lambda x, t: exact(x, t) + shift, exact, data, schedule, times, per_dimension=True)
+    np.testing.assert_allclose(halved, shifted / 2, rtol=1e-6)

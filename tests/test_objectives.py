@@ -235,15 +235,10 @@ def test_denoising_loss_exceeds_score_matching_by_a_constant_for_any_network(t):
 
 def fisher_divergence(model, mixture, seed=1, num_points=2048):
     """Mean over noise levels of σ²·E‖s_θ(x_t, t) − ∇log p_t(x_t)‖² at held-out perturbed points."""
-    rng = np.random.default_rng(seed)
-    x0 = mixture.sample(num_points, seed=seed)
-    divergences = []
-    for t in np.linspace(0.0, 1.0, 6):
-        sigma = float(to_numpy(model.schedule.sigma(ops.convert_to_tensor(t))))
-        x_t = ops.convert_to_tensor((x0 + sigma * rng.standard_normal(x0.shape)).astype("float32"))
-        error = to_numpy(model.score(x_t, t)) - to_numpy(mixture.score(x_t, t, model.schedule))
-        divergences.append(sigma**2 * np.mean(np.sum(error**2, axis=-1)))
-    return float(np.mean(divergences))
+    return keras_score.metrics.fisher_divergence(
+        model.score, lambda x, t: mixture.score(x, t, model.schedule), mixture.sample(num_points, seed=seed),
+        model.schedule, np.linspace(0.0, 1.0, 6), seed=seed,
+    )
 
 
 TRAINED_OBJECTIVES = {

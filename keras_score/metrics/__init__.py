@@ -7,6 +7,7 @@
 | `FrechetDistance` (FID)     | `frechet_distance`            | Gaussian fits of features        |
 | `KernelDistance` (KID)      | `kernel_distance`             | features, cubic polynomial kernel |
 | `InceptionScore` (IS)       | `inception_score_splits`      | class probabilities of one set   |
+|                             | `fisher_divergence`           | a score against the exact score  |
 
 The functions take NumPy arrays and return floats; the metrics are
 `keras.metrics.Metric`s fed batch by batch with `update_state(real, generated)`
@@ -22,6 +23,7 @@ from keras_score.metrics.feature_extractors import (
     digits_classifier,
     train_digits_classifier,
 )
+from keras_score.metrics.fisher import fisher_divergence
 from keras_score.metrics.frechet import FrechetDistance, frechet_distance
 from keras_score.metrics.inception_score import InceptionScore, inception_score_splits
 from keras_score.metrics.kernel_distance import KernelDistance, kernel_distance, kernel_distance_subsets
@@ -40,6 +42,7 @@ __all__ = [
     "SlicedWassersteinDistance",
     "digits_classifier",
     "feature_extractors",
+    "fisher_divergence",
     "frechet_distance",
     "inception_score_splits",
     "kernel_distance",
