@@ -12,8 +12,6 @@ number without dividing by a c_out that may be tiny.
 import keras
 from keras import ops
 
-from keras_score import noise_levels
-from keras_score import weighting as weighting_lib
 from keras_score.objectives.base import Objective
 from keras_score.sde import expand_to
 
@@ -37,33 +35,14 @@ class DenoisingScoreMatching(Objective):
 
     name = "dsm"
 
-    def __init__(self, weighting="edm", noise_distribution="log_normal"):
-        self.weighting = weighting_lib.get(weighting)
-        self.noise_distribution = noise_levels.get(noise_distribution)
-
     def __call__(self, denoiser, x0, condition=None, seed=None, training=True):
         schedule, parameterization = denoiser.schedule, denoiser.parameterization
-        t = self.noise_distribution.sample(ops.shape(x0)[0], schedule, seed=seed)
-        noise = keras.random.normal(ops.shape(x0), seed=seed, dtype=x0.dtype)
+        t, noise, x_t = self.perturb(denoiser, x0, seed)
         alpha = expand_to(schedule.alpha(t), x0)
         sigma = expand_to(schedule.sigma(t), x0)
-        x_t = alpha * x0 + sigma * noise
         output = denoiser.network_output(x_t, t, condition, training=training)
         target = parameterization.target(x0, noise, x_t, alpha, sigma)
         _, c_out = parameterization.coefficients(alpha, sigma)
         weight = self.weighting(t, schedule, parameterization.sigma_data)
         error = ops.square(c_out * (ops.cast(output, x0.dtype) - target))
         return weight * ops.mean(error, axis=tuple(range(1, len(x0.shape))))
-
-    def get_config(self):
-        return {
-            "weighting": keras.saving.serialize_keras_object(self.weighting),
-            "noise_distribution": keras.saving.serialize_keras_object(self.noise_distribution),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(
-            keras.saving.deserialize_keras_object(config["weighting"]),
-            keras.saving.deserialize_keras_object(config["noise_distribution"]),
-        )

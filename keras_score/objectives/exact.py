@@ -15,10 +15,8 @@ import math
 import keras
 from keras import ops
 
-from keras_score import noise_levels
-from keras_score import weighting as weighting_lib
 from keras_score.objectives.base import Objective
-from keras_score.objectives.sliced import perturb, projected_score_matching, score_weight
+from keras_score.objectives.sliced import projected_score_matching, score_weight
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -54,27 +52,13 @@ class ExactScoreMatching(Objective):
     name = "exact_sm"
 
     def __init__(self, weighting="snr", noise_distribution="log_normal"):
-        self.weighting = weighting_lib.get(weighting)
-        self.noise_distribution = noise_levels.get(noise_distribution)
+        super().__init__(weighting, noise_distribution)
 
     def __call__(self, denoiser, x0, condition=None, seed=None, training=True):
-        t, x_t = perturb(denoiser, x0, self.noise_distribution, seed)
+        t, _, x_t = self.perturb(denoiser, x0, seed)
         data_shape = tuple(x0.shape[1:])
         dim = math.prod(data_shape)
         axes = ops.reshape(math.sqrt(dim) * ops.eye(dim, dtype=x0.dtype), (dim, 1) + data_shape)
         projections = ops.broadcast_to(axes, (dim, ops.shape(x0)[0]) + data_shape)
         weight = score_weight(self.weighting, t, denoiser.schedule, denoiser.parameterization.sigma_data, x0.dtype)
         return projected_score_matching(denoiser, x_t, t, condition, projections, True, weight, training)
-
-    def get_config(self):
-        return {
-            "weighting": keras.saving.serialize_keras_object(self.weighting),
-            "noise_distribution": keras.saving.serialize_keras_object(self.noise_distribution),
-        }
-
-    @classmethod
-    def from_config(cls, config):
-        return cls(
-            keras.saving.deserialize_keras_object(config["weighting"]),
-            keras.saving.deserialize_keras_object(config["noise_distribution"]),
-        )

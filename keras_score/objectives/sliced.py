@@ -34,31 +34,11 @@ import math
 import keras
 from keras import ops
 
-from keras_score import backend, noise_levels
-from keras_score import weighting as weighting_lib
+from keras_score import backend
 from keras_score.objectives.base import Objective
-from keras_score.sde import expand_to
 from keras_score.validation import check_bool, check_choice, check_int
 
 PROJECTIONS = ("rademacher", "sphere", "gaussian")
-
-
-def perturb(denoiser, x0, noise_distribution, seed):
-    """Noise levels t and perturbed data x_t = α(t)·x₀ + σ(t)·ε.
-
-    Args:
-        denoiser: the `Denoiser` (its `schedule` is used).
-        x0: clean data, shape (batch, ...).
-        noise_distribution: the `NoiseLevelDistribution` of t.
-        seed: a `keras.random.SeedGenerator`, or None.
-
-    Returns:
-        Tuple (t of shape (batch,), x_t shaped like x₀).
-    """
-    schedule = denoiser.schedule
-    t = noise_distribution.sample(ops.shape(x0)[0], schedule, seed=seed)
-    noise = keras.random.normal(ops.shape(x0), seed=seed, dtype=x0.dtype)
-    return t, expand_to(schedule.alpha(t), x0) * x0 + expand_to(schedule.sigma(t), x0) * noise
 
 
 def projected_score_matching(denoiser, x_t, t, condition, projections, variance_reduction, weight, training):
@@ -169,8 +149,7 @@ class SlicedScoreMatching(Objective):
         self.projections = check_choice(projections, "projections", PROJECTIONS)
         self.num_projections = check_int(num_projections, "num_projections", minimum=1)
         self.variance_reduction = check_bool(variance_reduction, "variance_reduction")
-        self.weighting = weighting_lib.get(weighting)
-        self.noise_distribution = noise_levels.get(noise_distribution)
+        super().__init__(weighting, noise_distribution)
 
     def sample_projections(self, shape, seed=None, dtype="float32"):
         """M projection vectors per example with E[vvᵀ] = I.
@@ -194,7 +173,7 @@ class SlicedScoreMatching(Objective):
         return v * ops.rsqrt(ops.sum(ops.square(v), axis=data_axes, keepdims=True) / dim)
 
     def __call__(self, denoiser, x0, condition=None, seed=None, training=True):
-        t, x_t = perturb(denoiser, x0, self.noise_distribution, seed)
+        t, _, x_t = self.perturb(denoiser, x0, seed)
         projections = self.sample_projections(ops.shape(x0), seed, x0.dtype)
         weight = score_weight(self.weighting, t, denoiser.schedule, denoiser.parameterization.sigma_data, x0.dtype)
         return projected_score_matching(
@@ -203,16 +182,8 @@ class SlicedScoreMatching(Objective):
 
     def get_config(self):
         return {
+            **super().get_config(),
             "projections": self.projections,
             "num_projections": self.num_projections,
             "variance_reduction": self.variance_reduction,
-            "weighting": keras.saving.serialize_keras_object(self.weighting),
-            "noise_distribution": keras.saving.serialize_keras_object(self.noise_distribution),
         }
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        for key in ("weighting", "noise_distribution"):
-            config[key] = keras.saving.deserialize_keras_object(config[key])
-        return cls(**config)
