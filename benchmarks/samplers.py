@@ -22,6 +22,14 @@ Karras grid with ρ = 4 ("karras4"), and the table reports:
   calls and including the transfer of the result to NumPy; 1.0 = no loop
   overhead, below 1 when the run saves the per-call dispatch; the summary
   gives its median and range over all runs.
+
+With `--lower-order-final` it instead measures UniPC's `lower_order_final`
+at 5, 8, 10 and 20 steps on both mixtures: the err above for the
+reference codes' schedule (diffusers, wl-zhao/UniPC: step i of N predicts
+with order min(p, i + 1, N − i)), for the schedule keras_score used before
+it (the orders lowered one step earlier, min(p, i + 1, N − i − 1) but at
+least 1) and without lowering. `--only unipc` restricts the main table to
+the samplers whose label starts with "unipc".
 """
 
 import argparse
@@ -63,6 +71,14 @@ GRIDS = {
 }
 
 
+class UniPCLoweredEarly(UniPC):
+    """UniPC with the orders lowered one step earlier than the reference: the old keras_score schedule."""
+
+    def prediction_orders(self, steps):
+        orders = UniPC(self.order, self.variant, lower_order_final=False).prediction_orders(steps)
+        return [max(min(order, steps - 1 - i), 1) for i, order in enumerate(orders)]
+
+
 def label(sampler):
     """The sampler's name, with its order where it has one to choose."""
     return f"{sampler.name}-{sampler.order}" if isinstance(sampler, UniPC) else sampler.name
@@ -84,10 +100,40 @@ def best_time(fn, repeats):
     return min(times)
 
 
-def benchmark(mixture, schedule, num_samples, targets, repeats):
-    denoise = lambda x, t: mixture.denoise(x, t, schedule)  # noqa: E731
+def prior_noise(mixture, schedule, num_samples):
     sigma_max = float(ops.convert_to_numpy(schedule.sigma(schedule.t_max)))
-    x_init = ops.convert_to_tensor(initial_noise(num_samples, (mixture.dim,), 0) * sigma_max)
+    return ops.convert_to_tensor(initial_noise(num_samples, (mixture.dim,), 0) * sigma_max)
+
+
+def end_point_error(sampler, denoise, schedule, x_init, grid, steps, reference):
+    """The mean L2 distance of the sampler's end points to `reference`, and the run's NFE."""
+    run = sampler.compile(denoise, schedule, time_grids.ends_at_zero(schedule))
+    times = ops.convert_to_tensor(GRIDS[grid](schedule, steps), dtype="float32")
+    result = run(x_init, times, ops.convert_to_tensor(0, dtype="int32"))
+    x = ops.convert_to_numpy(result["x"])
+    return np.linalg.norm(x - reference, axis=1).mean(), int(ops.convert_to_numpy(result["num_function_evals"]))
+
+
+def lower_order_final(mixture, schedule, num_samples, steps=(5, 8, 10, 20)):
+    """UniPC's end-point error with the reference's, the early and no lowering of the last orders."""
+    denoise = lambda x, t: mixture.denoise(x, t, schedule)  # noqa: E731
+    x_init = prior_noise(mixture, schedule, num_samples)
+    reference = ops.convert_to_numpy(RK45(rtol=1e-6, atol=1e-6).sample(denoise, x_init, schedule))
+    print(f"\n{mixture.name}: d={mixture.dim}, n={num_samples}, schedule={type(schedule).__name__}")
+    print(f"{'sampler':<8} {'grid':<8} {'steps':>5} {'reference':>10} {'early':>10} {'none':>10}")
+    for order in (2, 3):
+        for grid in ("karras", "log_snr"):
+            for n in steps:
+                errors = [
+                    end_point_error(sampler, denoise, schedule, x_init, grid, n, reference)[0]
+                    for sampler in (UniPC(order), UniPCLoweredEarly(order), UniPC(order, lower_order_final=False))
+                ]
+                print(f"{'unipc-' + str(order):<8} {grid:<8} {n:>5} " + " ".join(f"{e:>10.3g}" for e in errors))
+
+
+def benchmark(mixture, schedule, num_samples, targets, repeats, only=""):
+    denoise = lambda x, t: mixture.denoise(x, t, schedule)  # noqa: E731
+    x_init = prior_noise(mixture, schedule, num_samples)
     truth = mixture.sample(num_samples, seed=1)
     floor = sliced_wasserstein_distance(truth, mixture.sample(num_samples, seed=2))
     zero_end = time_grids.ends_at_zero(schedule)
@@ -115,6 +161,8 @@ def benchmark(mixture, schedule, num_samples, targets, repeats):
 
     rows = []
     for sampler, grid in SAMPLERS:
+        if not label(sampler).startswith(only):
+            continue
         for target in targets:
             steps = steps_for(sampler, target, zero_end)
             run = sampler.compile(denoise, schedule, zero_end)
@@ -137,12 +185,13 @@ def benchmark(mixture, schedule, num_samples, targets, repeats):
 def summarize(rows, target=10):
     at_target = [r for r in rows if r[2] == target]
     best = min(at_target, key=lambda r: r[4])
-    dpm = next(r for r in at_target if r[0] == "dpmpp_2m" and r[1] == "karras")
-    verdict = "below" if best[4] < dpm[4] else "not below"
-    print(
-        f"NFE≈{target}: best {best[0]} ({best[1]}, {best[3]} NFE) err {best[4]:.2e}, {verdict} "
-        f"DPM-Solver++(2M) on the Karras grid ({dpm[3]} NFE) err {dpm[4]:.2e}"
-    )
+    dpm = next((r for r in at_target if r[0] == "dpmpp_2m" and r[1] == "karras"), None)
+    if dpm is not None:
+        verdict = "below" if best[4] < dpm[4] else "not below"
+        print(
+            f"NFE≈{target}: best {best[0]} ({best[1]}, {best[3]} NFE) err {best[4]:.2e}, {verdict} "
+            f"DPM-Solver++(2M) on the Karras grid ({dpm[3]} NFE) err {dpm[4]:.2e}"
+        )
     overheads = [r[5] for r in rows]
     print(f"overhead: median {np.median(overheads):.2f} (range {min(overheads):.2f}-{max(overheads):.2f})")
 
@@ -151,6 +200,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer samples, NFE 5 and 10 only")
     parser.add_argument("--schedule", default="edm", help="schedule name (edm, vp, cosine, ...)")
+    parser.add_argument("--only", default="", help="only the samplers whose label starts with this, e.g. unipc")
+    parser.add_argument(
+        "--lower-order-final", action="store_true", help="compare UniPC's lowering of the last orders instead"
+    )
     args = parser.parse_args()
     schedule = schedules.get(args.schedule)
     targets = TARGET_NFE[:2] if args.quick else TARGET_NFE
@@ -160,7 +213,10 @@ def main():
     for mixture, num_samples in ((ring, 8192), (GaussianMixture.random(16, 64, seed=0), 2048)):
         if args.quick:
             num_samples //= 8
-        summarize(benchmark(mixture, schedule, num_samples, targets, repeats))
+        if args.lower_order_final:
+            lower_order_final(mixture, schedule, num_samples)
+        else:
+            summarize(benchmark(mixture, schedule, num_samples, targets, repeats, args.only))
 
 
 if __name__ == "__main__":

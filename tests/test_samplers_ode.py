@@ -119,6 +119,46 @@ def test_convergence_order_to_the_rk45_solution(sampler, schedule_name, grid, st
     assert band[0] < errors[0] / errors[1] < band[1], errors
 
 
+def diffusers_orders(solver_order, num_steps, lower_order_final):
+    """The order of every step of diffusers' `UniPCMultistepScheduler.step`, transcribed."""
+    orders, lower_order_nums = [], 0
+    for step_index in range(num_steps):
+        this_order = min(solver_order, num_steps - step_index) if lower_order_final else solver_order
+        orders.append(min(this_order, lower_order_nums + 1))  # warm-up of the multistep method
+        lower_order_nums = min(lower_order_nums + 1, solver_order)
+    return orders
+
+
+def wl_zhao_orders(order, steps, lower_order_final):
+    """The order of every step of wl-zhao/UniPC's multistep `sample` (which needs steps >= order)."""
+    warm_up = list(range(1, order))  # `for step in range(1, order)`: order `step`
+    return warm_up + [min(order, steps + 1 - step) if lower_order_final else order for step in range(order, steps + 1)]
+
+
+@pytest.mark.parametrize("lower_order_final", [True, False])
+@pytest.mark.parametrize("order", [1, 2, 3])
+def test_unipc_order_schedule_is_the_reference_codes(order, lower_order_final):
+    sampler = UniPC(order=order, lower_order_final=lower_order_final)
+    for steps in range(1, 26):
+        expected = diffusers_orders(order, steps, lower_order_final)
+        assert sampler.prediction_orders(steps) == expected, steps
+        if steps >= order:
+            assert expected == wl_zhao_orders(order, steps, lower_order_final), steps
+
+
+def test_unipc_steps_follow_their_order_schedule():
+    """UniPC-3 whose schedule is all ones takes the steps of UniPC-1: the sampler reads `prediction_orders`."""
+
+    class FirstOrder(UniPC):
+        def prediction_orders(self, steps):
+            return [1] * steps
+
+    schedule = SCHEDULES["vp"]
+    first, third = (solve(sampler, schedule, steps=6, time_grid="log_snr") for sampler in (UniPC(order=1), FirstOrder(order=3)))
+    np.testing.assert_allclose(third, first, rtol=1e-5, atol=1e-5)
+    assert np.abs(solve(UniPC(order=3), schedule, steps=6, time_grid="log_snr") - first).max() > 1e-2
+
+
 @pytest.mark.parametrize(
     "sampler, schedule, steps, grid",
     [

@@ -97,10 +97,17 @@ class UniPC(Sampler):
             evaluations in `benchmarks/samplers.py`.
         variant: "bh2" (B(h) = e^h − 1, the default) or "bh1" (B(h) = h), the
             B(h) of the fixed coefficient ½ of UniC-1 and UniP-2.
-        lower_order_final: cap the order of each prediction by the number of
-            steps left after it (at least 1), as the reference code does by
-            default; in `benchmarks/samplers.py` it makes order 2 more
-            accurate at 5 and 10 evaluations and changes little from 20.
+        lower_order_final: lower the order of the last steps as the
+            reference code does by default: step i of N (i = 0 … N − 1),
+            from x_i to x_{i+1}, predicts with order min(p, i + 1, N − i)
+            instead of min(p, i + 1), so the prediction of the last point
+            x_N is first order, that of x_{N−1} at most second order, and so
+            on; the corrector of x_{i+1} uses the order of its prediction
+            (see `prediction_orders`). This is diffusers'
+            `UniPCMultistepScheduler` (`this_order = min(solver_order,
+            len(timesteps) - step_index)`, then at most the warm-up order)
+            and wl-zhao/UniPC's `step_order = min(order, steps + 1 - step)`.
+            A last step to σ = 0 is first order either way.
 
     Example:
     >>> x = UniPC().sample(denoise, x_T, schedule, steps=10)
@@ -120,11 +127,30 @@ class UniPC(Sampler):
     def get_config(self):
         return {"order": self.order, "variant": self.variant, "lower_order_final": self.lower_order_final}
 
-    def initial_state(self, x, times):
-        """(the predictor's last α·Σ term, the last p denoised values and their λ, step index, N).
+    def prediction_orders(self, steps):
+        """The order of every step's prediction on a `steps`-step grid, a list of N ints.
 
-        The zero placeholders are read only through `ops.where` branches that
-        are not taken.
+        Entry i is the order of step i, which predicts x_{i+1} from x_i and
+        the values before it: min(p, i + 1) (the values available), and at
+        most N − i with `lower_order_final`. The corrector of x_{i+1} (at
+        step i + 1) uses the same order.
+
+        Example:
+        >>> UniPC(order=3).prediction_orders(6)
+        [1, 2, 3, 3, 2, 1]
+        """
+        steps = check_int(steps, "steps", minimum=1)
+        orders = [min(self.order, i + 1) for i in range(steps)]
+        if self.lower_order_final:
+            orders = [min(order, steps - i) for i, order in enumerate(orders)]
+        return orders
+
+    def initial_state(self, x, times):
+        """(the predictor's last α·Σ term, the last p denoised values and their λ, step index, orders).
+
+        The orders are `prediction_orders(N)` as an int32 tensor. The zero
+        placeholders are read only through `ops.where` branches that are
+        not taken.
         """
         zero = ops.zeros((), dtype=x.dtype)
         return (
@@ -132,30 +158,24 @@ class UniPC(Sampler):
             (ops.zeros_like(x),) * self.order,
             (zero,) * self.order,
             ops.zeros((), dtype="int32"),
-            ops.convert_to_tensor(times.shape[0] - 1, dtype="int32"),
+            ops.convert_to_tensor(self.prediction_orders(times.shape[0] - 1), dtype="int32"),
         )
-
-    def _order_into(self, k, steps):
-        """The order of the prediction of x_k (k ≥ 1) on an N-step grid."""
-        order = ops.minimum(k, self.order)
-        if self.lower_order_final:
-            order = ops.maximum(ops.minimum(order, steps - k), 1)
-        return order
 
     def step(self, denoise, schedule, x, t_cur, t_next, state, noise, final):
         denoised = denoise(x, t_cur)
         alpha_next = schedule.alpha(t_next)
         if final:
             return alpha_next * denoised, state
-        predicted, previous, lambdas, i, steps = state
+        predicted, previous, lambdas, i, orders = state
         lam = _half_log_snr(schedule, t_cur)
+        # UniC on x_i with the order of its prediction, made at step i − 1 (unused at step 0).
         correction = self._residual(
             lam - lambdas[0],
             previous[0],
             previous[1:],
             lambdas[0],
             lambdas[1:],
-            self._order_into(i, steps) - 1,
+            ops.take(orders, ops.maximum(i - 1, 0)) - 1,
             denoised,
         )
         x = ops.where(i > 0, x - predicted + schedule.alpha(t_cur) * correction, x)
@@ -167,9 +187,9 @@ class UniPC(Sampler):
             previous[: self.order - 1],
             lam,
             lambdas[: self.order - 1],
-            self._order_into(i + 1, steps) - 1,
+            ops.take(orders, i) - 1,
         )
-        state = (predicted, (denoised,) + previous[:-1], (lam,) + lambdas[:-1], i + 1, steps)
+        state = (predicted, (denoised,) + previous[:-1], (lam,) + lambdas[:-1], i + 1, orders)
         return linear + predicted, state
 
     def _residual(self, h, base, values, lam_base, lambdas, count, new=None):
