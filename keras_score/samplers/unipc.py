@@ -107,7 +107,9 @@ class UniPC(Sampler):
             `UniPCMultistepScheduler` (`this_order = min(solver_order,
             len(timesteps) - step_index)`, then at most the warm-up order)
             and wl-zhao/UniPC's `step_order = min(order, steps + 1 - step)`.
-            A last step to σ = 0 is first order either way.
+            A last step to σ = 0 is first order either way, so with p = 2 on
+            such a grid the flag changes nothing (`benchmarks/README.md`
+            compares it with lowering one step earlier).
 
     Example:
     >>> x = UniPC().sample(denoise, x_T, schedule, steps=10)
