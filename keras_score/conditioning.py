@@ -65,6 +65,11 @@ def condition_spec(conditions=None, num_classes=None, context_dim=None):
     return spec
 
 
+def spec_config(spec):
+    """A condition spec as JSON-able config (shapes as lists); `condition_spec` reads it back."""
+    return {name: {"shape": list(entry["shape"]), "dtype": entry["dtype"]} for name, entry in spec.items()}
+
+
 def check_condition(name, value, spec, num_samples, num_classes=None):
     """Validates one condition entry on the host; returns it with a leading axis of `num_samples`.
 

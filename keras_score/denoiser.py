@@ -182,7 +182,7 @@ class Denoiser(keras.layers.Layer):
             "network": keras.saving.serialize_keras_object(self.network),
             "schedule": keras.saving.serialize_keras_object(self.schedule),
             "parameterization": keras.saving.serialize_keras_object(self.parameterization),
-            "conditions": {name: {"shape": list(e["shape"]), "dtype": e["dtype"]} for name, e in self.conditions.items()},
+            "conditions": conditioning.spec_config(self.conditions),
             "condition_encoder": (
                 None if self.condition_encoder is None else keras.saving.serialize_keras_object(self.condition_encoder)
             ),

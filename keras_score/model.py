@@ -564,7 +564,7 @@ class ScoreModel(keras.Model):
                 "feature_names": self.feature_names,
                 "num_classes": self.num_classes,
                 "context_dim": self.context_dim,
-                "conditions": {n: {"shape": list(e["shape"]), "dtype": e["dtype"]} for n, e in self.conditions.items()},
+                "conditions": conditioning.spec_config(self.conditions),
                 "condition_encoder": (
                     None
                     if self.denoiser.condition_encoder is None
