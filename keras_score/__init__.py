@@ -14,6 +14,7 @@ from keras_score import (
     parameterization,
     samplers,
     schedules,
+    tables,
     weighting,
 )
 from keras_score.denoiser import Denoiser
