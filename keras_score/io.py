@@ -21,7 +21,7 @@ import zipfile
 
 import numpy as np
 
-READ_FORMATS = (".csv", ".npy", ".npz")
+READ_FORMATS = (".csv", ".parquet", ".npy", ".npz")
 WRITE_FORMATS = (".csv", ".npy")
 NPZ_KEYS = ("x", "data")
 MAX_LISTED = 5
@@ -115,72 +115,155 @@ def default_column_names(num_columns):
 
 
 def _is_number(text):
+    """Whether a CSV cell is a finite number ("nan" and "inf" are words here, as in a header)."""
     try:
-        float(text)
+        return np.isfinite(float(text))
     except ValueError:
         return False
-    return True
 
 
-def _csv_rows(path):
-    """Non-blank CSV records of `path` as (line number, cells) pairs."""
+def sniff_delimiter(path):
+    """The delimiter of a CSV file among , ; tab and |, read from its first 64 KiB (default ",")."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
-            reader = csv.reader(f)
-            return [(reader.line_num, [c.strip() for c in row]) for row in reader if any(c.strip() for c in row)]
-    except (UnicodeDecodeError, csv.Error) as error:
+            sample = f.read(65536)
+    except UnicodeDecodeError as error:
         raise TableError(f"{path}: not a readable CSV text file ({error}).") from None
+    try:
+        return csv.Sniffer().sniff(sample, delimiters=",;\t|").delimiter
+    except csv.Error:
+        return ","
 
 
-def _parse_row(cells, columns, row_number, line, path):
-    """Converts one CSV record to floats, naming the first bad cell."""
-    if len(cells) != len(columns):
-        fields = f"{len(cells)} field{'s' if len(cells) != 1 else ''}"
-        raise TableError(f"{path}: row {row_number} (line {line}) has {fields}; expected {len(columns)}.")
-    values = []
-    for name, cell in zip(columns, cells):
-        try:
-            values.append(float(cell))
-        except ValueError:
-            raise TableError(
-                f"{path}: non-numeric value {cell!r} in column {name!r}, row {row_number} (line {line}); "
-                "expected numbers only."
-            ) from None
-    return values
+def _read_cells(path, delimiter):
+    """All non-blank records of a CSV file as a DataFrame of stripped strings (no header applied)."""
+    import pandas as pd
+
+    try:
+        cells = pd.read_csv(
+            path,
+            sep=delimiter,
+            header=None,
+            dtype=str,
+            keep_default_na=False,
+            na_filter=False,
+            skip_blank_lines=True,
+            encoding="utf-8-sig",
+        )
+    except UnicodeDecodeError as error:
+        raise TableError(f"{path}: not a readable CSV text file ({error}).") from None
+    except pd.errors.EmptyDataError:
+        raise TableError(f"{path}: the file holds no data.") from None
+    except pd.errors.ParserError as error:
+        reason = str(error).strip().splitlines()[-1]
+        raise TableError(f"{path}: rows of different lengths ({reason}); expected the same number of fields in every row.") from None
+    cells = cells.apply(lambda column: column.str.strip())
+    return cells[~(cells == "").all(axis=1)].reset_index(drop=True)
 
 
-def read_csv(path):
-    """Reads a numeric CSV file whose first row may be a header.
+def _first_row_fits(first, rest):
+    """Whether every cell of the first row looks like the cells below it (then the first row is data).
 
-    The first row is a header when none of its cells is a number; empty
-    header cells get the default name of their column. Blank lines are skipped.
+    A cell does not fit a column of numbers when it is not a number, when it
+    is an integer over a column written with decimals (a header such as
+    "2019"), or when it lies far outside the column's range; a cell fits a
+    column of text when it occurs again in it (a column of distinct text
+    says nothing).
+    """
+    from keras_score.tables.text import MISSING_TOKENS
+
+    verdicts = []
+    for j, cell in enumerate(first):
+        below = rest.iloc[:, j]
+        below = below[~below.isin(MISSING_TOKENS)]
+        if len(below) == 0:
+            continue
+        if all(_is_number(value) for value in below):
+            if not _is_number(cell):
+                return False
+            numbers = below.astype(float)
+            scale = max(numbers.max() - numbers.min(), numbers.abs().max())
+            if "." not in cell and below.str.contains(r"\.").all():
+                return False
+            if scale > 0 and not numbers.min() - 10 * scale <= float(cell) <= numbers.max() + 10 * scale:
+                return False
+            verdicts.append(True)
+        elif below.nunique() < len(below):
+            verdicts.append(cell in set(below) or cell in MISSING_TOKENS)
+    return bool(verdicts) and all(verdicts)
+
+
+def read_frame(path, argument="DATA", delimiter=None, header=None):
+    """Reads a table from a CSV, Parquet, NPY or NPZ file as a typed pandas DataFrame.
+
+    CSV: the delimiter is sniffed among , ; tab | unless given; the first row
+    is the header unless it looks like data (every cell like the cells
+    below it, see `_first_row_fits`) or `header` says otherwise; cells are
+    typed by `keras_score.tables.text.parse_text_frame` (numbers, dates,
+    text, missing cells).
 
     Args:
-        path: path to the CSV file.
+        path: a .csv, .parquet, .npy or .npz file.
+        argument: the command-line argument's name, for messages.
+        delimiter: the CSV delimiter, or None to detect it.
+        header: True / False to say whether the CSV's first row names the
+            columns; None to detect it.
 
     Returns:
-        (data, column_names): a float64 array of shape (rows, columns) and a
-        list of names.
+        (frame, hints, notes): the DataFrame, the text hints of its columns
+        (for `TableSchema.detect`) and lines worth telling a user (e.g. that
+        the first row was read as data).
 
     Raises:
-        TableError: on ragged rows, non-numeric cells, or a file with no data rows.
+        TableError: for a missing, empty or unreadable file, ragged rows,
+            duplicate column names, or an unsupported extension.
 
     Example:
-    >>> data, columns = read_csv("points.csv")
+    >>> frame, hints, notes = read_frame("records.csv")
     """
-    records = _csv_rows(path)
-    if not records:
-        raise TableError(f"{path}: the file holds no data.")
-    first = records[0][1]
-    has_header = not any(_is_number(cell) for cell in first)
-    columns = default_column_names(len(first))
-    if has_header:
-        columns = [cell or default for cell, default in zip(first, columns)]
-        records = records[1:]
-    if not records:
+    import pandas as pd
+
+    from keras_score.tables.text import parse_text_frame
+
+    path = str(path)
+    check_input_file(path, argument)
+    kind = extension(path)
+    if kind in (".npy", ".npz"):
+        data, columns = (read_npy if kind == ".npy" else read_npz)(path)
+        return pd.DataFrame(np.asarray(data), columns=columns), {}, []
+    if kind == ".parquet":
+        try:
+            return pd.read_parquet(path), {}, []
+        except ImportError:
+            raise TableError(f"{argument} {path!r}: reading Parquet needs pyarrow (`pip install pyarrow`).") from None
+        except Exception as error:  # pyarrow raises its own types for foreign files
+            raise TableError(f"{path}: not a readable Parquet file ({str(error).splitlines()[0]}).") from None
+    if kind != ".csv":
+        raise TableError(f"{argument} {path!r} has an unsupported extension; expected one of {', '.join(READ_FORMATS)}.")
+    cells = _read_cells(path, delimiter or sniff_delimiter(path))
+    notes = []
+    if header is None:
+        header = len(cells) == 1 or not _first_row_fits(list(cells.iloc[0]), cells.iloc[1:])
+        if not header:
+            notes.append(
+                "the first row is read as data, since it looks like the rows below it; "
+                "pass --header if it names the columns"
+            )
+    names = default_column_names(cells.shape[1])
+    if header:
+        names = [cell or default for cell, default in zip(cells.iloc[0], names)]
+        cells = cells.iloc[1:].reset_index(drop=True)
+        repeated = sorted({name for name in names if names.count(name) > 1})
+        if repeated:
+            raise TableError(f"{path}: the header names {', '.join(map(repr, repeated))} more than once; expected distinct names.")
+    if len(cells) == 0:
         raise TableError(f"{path}: the file has a header but no data rows.")
-    rows = [_parse_row(cells, columns, number, line, path) for number, (line, cells) in enumerate(records, start=1)]
-    return np.array(rows, dtype=np.float64), columns
+    cells.columns = names
+    try:
+        frame, hints = parse_text_frame(cells)
+    except ValueError as error:
+        raise TableError(f"{path}: {error}") from None
+    return frame, hints, notes
 
 
 def _as_table(array, path, what):
@@ -280,9 +363,6 @@ def _check_finite(data, columns, path):
     )
 
 
-_READERS = {".csv": read_csv, ".npy": read_npy, ".npz": read_npz}
-
-
 def read_table(path, argument="DATA"):
     """Reads and validates a numeric table from a CSV, NPY or NPZ file.
 
@@ -307,23 +387,31 @@ def read_table(path, argument="DATA"):
     >>> data.dtype, columns
     (dtype('float32'), ['height', 'weight'])
     """
-    path = str(path)
-    check_input_file(path, argument)
-    reader = _READERS.get(extension(path))
-    if reader is None:
-        raise TableError(
-            f"{argument} {path!r} has an unsupported extension; expected one of {', '.join(READ_FORMATS)}."
-        )
-    data, columns = reader(path)
+    frame, _, _ = read_frame(path, argument)
+    columns = [str(name) for name in frame.columns]
+    for name in columns:
+        if not (pd_is_numeric(frame[name]) or frame[name].isna().all()):
+            example = frame[name].dropna().iloc[0]
+            raise TableError(
+                f"{path}: non-numeric value {example!r} in column {name!r}; expected numbers only "
+                "(typed tables train with `keras-score train` or `keras_score.tables.TableModel`)."
+            )
+    data = frame.to_numpy(dtype=np.float64, na_value=np.nan)
     with np.errstate(over="ignore"):
         data = np.asarray(data).astype(np.float32)
     _check_finite(data, columns, path)
     return data, columns
 
 
+def pd_is_numeric(series):
+    import pandas as pd
+
+    return pd.api.types.is_numeric_dtype(series.dtype) and not pd.api.types.is_bool_dtype(series.dtype)
+
+
 def _write_csv(path, array, column_names):
     with open(path, "w", newline="", encoding="utf-8") as f:
-        csv.writer(f).writerow(column_names)
+        csv.writer(f, lineterminator="\n").writerow(column_names)
         np.savetxt(f, array, delimiter=",", fmt="%.9g")
 
 
@@ -353,3 +441,64 @@ def write_table(path, array, column_names):
             _write_csv(tmp, array, column_names)
         else:
             np.save(tmp, array)
+
+
+TABLE_WRITE_FORMATS = (".csv", ".parquet")
+
+
+class FrameWriter:
+    """Writes a typed table batch by batch to a CSV or Parquet file, replacing `path` only when all is written.
+
+    CSV cells are written in the schema's formats (decimals, date formats,
+    missing tokens; `keras_score.tables.text.format_frame`) with "\\n" line
+    ends; Parquet keeps the frame's dtypes (needs pyarrow). Memory holds one
+    batch at a time.
+
+    Args:
+        path: output path ending in .csv or .parquet.
+        schema: the table's `TableSchema`.
+
+    Example:
+    >>> with FrameWriter("samples.csv", model.schema) as writer:
+    ...     for batch in batches:
+    ...         writer.write(batch)
+    """
+
+    def __init__(self, path, schema):
+        self.path = str(path)
+        self.schema = schema
+        check_output_path(self.path, TABLE_WRITE_FORMATS)
+        self.rows = 0
+
+    def __enter__(self):
+        self._atomic = atomic_path(self.path)
+        tmp = self._atomic.__enter__()
+        if extension(self.path) == ".parquet":
+            self._file, self._parquet = tmp, None
+        else:
+            self._file = open(tmp, "w", newline="", encoding="utf-8")
+        return self
+
+    def write(self, frame):
+        """Appends the rows of `frame` (a DataFrame with the schema's columns)."""
+        if extension(self.path) == ".parquet":
+            import pyarrow
+            import pyarrow.parquet
+
+            table = pyarrow.Table.from_pandas(frame, preserve_index=False)
+            if self._parquet is None:
+                self._parquet = pyarrow.parquet.ParquetWriter(self._file, table.schema)
+            self._parquet.write_table(table)
+        else:
+            from keras_score.tables.text import format_frame
+
+            format_frame(frame, self.schema).to_csv(self._file, header=self.rows == 0, index=False, lineterminator="\n")
+        self.rows += len(frame)
+
+    def __exit__(self, kind, error, traceback):
+        if extension(self.path) == ".parquet":
+            if self._parquet is not None:
+                self._parquet.close()
+        else:
+            self._file.close()
+        return self._atomic.__exit__(kind, error, traceback)
