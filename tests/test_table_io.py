@@ -110,3 +110,24 @@ def test_closest_record_report_sees_copies():
     fresh = closest_record_report(transform, held_out, train, held_out)
     assert copied["exact_copies"] == 1.0 and copied["synthetic_median"] == 0.0
     assert fresh["exact_copies"] == 0.0 and fresh["synthetic_median"] == fresh["held_out_median"] > 0
+
+
+def test_where_assignments_are_read_as_their_columns_types(tmp_path):
+    from keras_score.tables.text import parse_where
+
+    frame, hints, _ = table_io.read_frame(
+        write(tmp_path / "w.csv", "gender,age,day,uid\nM,31,05/01/2024,a1\nF,NA,01/02/2024,a2\nF,40,09/03/2024,a3\n")
+    )
+    schema = TableSchema.detect(frame, hints=hints, overrides={"uid": "id", "age": "integer"})
+    where = parse_where(["gender=F", "age=30", "day=01/02/2024"], schema)
+    assert where == {"gender": "F", "age": 30.0, "day": pd.Timestamp("2024-01-02")}  # month first, as pandas guesses
+    assert parse_where(["age=NA"], schema) == {"age": None}
+    for bad, message in [
+        ("gender=X", "takes one of F, M"),
+        ("age=old", "takes a number"),
+        ("height=3", "COLUMN=VALUE"),
+        ("uid=a1", "identifier"),
+        ("day=someday", "takes dates"),
+    ]:
+        with pytest.raises(ValueError, match=message):
+            parse_where([bad], schema)

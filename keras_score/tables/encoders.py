@@ -266,11 +266,7 @@ class NumericEncoder:
         c = self.column
         if c.type == "datetime":
             unit_seconds = 86400.0 if c.datetime_unit == "D" else 1.0
-            stamps = pd.to_datetime(x * unit_seconds, unit="s")
-            if c.datetime_format:
-                text = stamps.strftime(c.datetime_format)
-                return pd.Series(np.where(np.isnan(x), None, np.asarray(text, dtype=object)), name=c.name, dtype=_text_dtype(c))
-            return pd.Series(stamps, name=c.name).astype(c.dtype)
+            return pd.Series(pd.to_datetime(x * unit_seconds, unit="s"), name=c.name).astype(c.dtype)
         return _typed(pd.Series(x, name=c.name), c)
 
     def condition(self, value):

@@ -13,9 +13,9 @@ from keras_score.networks import MLP
 from keras_score.tables.schema import TableSchema
 from keras_score.tables.transform import TableTransform, check_frame
 
-DEFAULT_STEPS = 4000
+DEFAULT_STEPS = 2000
 DEFAULT_BATCH_SIZE = 256
-DEFAULT_LEARNING_RATE = 1e-3
+DEFAULT_LEARNING_RATE = 2e-3
 DEFAULT_HIDDEN_UNITS = 256
 DEFAULT_BLOCKS = 3
 MAX_POOL_ROWS = 200_000
@@ -55,7 +55,7 @@ class TableModel(ScoreModel):
     ```python
     frame = pd.read_csv("records.csv")
     model = keras_score.tables.TableModel(seed=0)
-    model.fit(frame)                                    # 4000 steps by default
+    model.fit(frame)                                    # 2000 steps by default
     synthetic = model.generate(1000, seed=0)             # a DataFrame like `frame`
     women = model.generate(100, where={"gender": "F"}, seed=1)
     model.save("records.keras")
@@ -81,7 +81,7 @@ class TableModel(ScoreModel):
         return self.transform.schema
 
     def fit(self, x=None, y=None, steps=None, epochs=None, batch_size=None, learning_rate=None, **kwargs):
-        """Trains on a DataFrame `x`; the length is `steps` optimiser steps (default 4000) or `epochs`.
+        """Trains on a DataFrame `x`; the length is `steps` optimiser steps (default 2000) or `epochs`.
 
         Args:
             x: a pandas DataFrame with the table's columns.
@@ -90,7 +90,7 @@ class TableModel(ScoreModel):
             epochs: passes over the rows, as `keras.Model.fit`.
             batch_size: rows per step (default 256, at most the rows given).
             learning_rate: peak learning rate of the default optimiser
-                (used only when the model is not compiled; default 1e-3).
+                (used only when the model is not compiled; default 2e-3).
             **kwargs: `keras.Model.fit` arguments (callbacks, verbose, ...).
 
         Returns:

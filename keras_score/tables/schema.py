@@ -292,8 +292,8 @@ def detect_column(series, hints=None, forced_type=None):
     decimals = hints.get("decimals", decimal_places(numbers)) if kind != "integer" else 0
     return ColumnSchema(
         type=kind,
-        minimum=_scalar(numbers.min()) if len(numbers) else None,
-        maximum=_scalar(numbers.max()) if len(numbers) else None,
+        minimum=_scalar(values.min() if pd.api.types.is_numeric_dtype(values.dtype) else numbers.min()) if len(numbers) else None,
+        maximum=_scalar(values.max() if pd.api.types.is_numeric_dtype(values.dtype) else numbers.max()) if len(numbers) else None,
         decimals=decimals,
         categories=_sorted_values(values) if kind == "discrete" else None,
         **common,

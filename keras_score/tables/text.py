@@ -121,8 +121,9 @@ def format_frame(frame, schema):
             column.type in ("categorical", "boolean") and pd.api.types.is_float_dtype(values.dtype)
         ):
             text = _format_numbers(values, column)
-        elif column.type == "datetime" and not column.datetime_format:
-            text = pd.to_datetime(values).dt.strftime("%Y-%m-%d" if column.datetime_unit == "D" else "%Y-%m-%d %H:%M:%S")
+        elif column.type == "datetime":
+            iso = "%Y-%m-%d" if column.datetime_unit == "D" else "%Y-%m-%d %H:%M:%S"
+            text = pd.to_datetime(values).dt.strftime(column.datetime_format or iso)
         else:
             text = values.astype(object).map(str)
         text = pd.Series(np.asarray(text, dtype=object), index=frame.index)
@@ -139,3 +140,61 @@ def _format_numbers(values, column):
     if places is None:
         return [repr(float(v)) for v in numbers]
     return [f"{v:.{places}f}" for v in numbers]
+
+
+def parse_where(assignments, schema):
+    """{column: value} from "COLUMN=VALUE" texts, each value read as its column's type.
+
+    A number for numeric columns, a date in the column's format (or ISO) for
+    datetimes, the text of one of the categories for categorical and boolean
+    columns, and a missing-cell token (e.g. "NA" or nothing) for a missing cell.
+
+    Args:
+        assignments: list of strings such as "gender=F" or "age=30".
+        schema: the model's `TableSchema`.
+
+    Returns:
+        dict for `TableModel.generate(where=...)`.
+
+    Raises:
+        ValueError: naming the assignment that cannot be read.
+
+    Example:
+    >>> parse_where(["gender=F", "age=30"], model.schema)
+    {'gender': 'F', 'age': 30.0}
+    """
+    where = {}
+    for text in assignments:
+        name, separator, value = text.partition("=")
+        name, value = name.strip(), value.strip()
+        if not separator or name not in schema.names:
+            raise ValueError(
+                f"--where {text!r}: expected COLUMN=VALUE with a column of the model's table ({', '.join(schema.names)})."
+            )
+        where[name] = _where_value(schema[name], value, text)
+    return where
+
+
+def _where_value(column, value, text):
+    if value in MISSING_TOKENS and not (column.categories and value in map(str, column.categories)):
+        return None
+    if column.type in ("categorical", "boolean"):
+        for category in column.categories:
+            if str(category) == value:
+                return category
+        shown = ", ".join(map(str, column.categories[:10]))
+        raise ValueError(f"--where {text!r}: {column.name!r} takes one of {shown}; received {value!r}.")
+    if column.type == "datetime":
+        try:
+            return pd.to_datetime(value, format=column.datetime_format) if column.datetime_format else pd.Timestamp(value)
+        except (ValueError, TypeError):
+            raise ValueError(f"--where {text!r}: {column.name!r} takes dates like {column.minimum}; received {value!r}.") from None
+    if column.type == "id":
+        raise ValueError(f"--where {text!r}: {column.name!r} is an identifier; it is regenerated and cannot be fixed.")
+    try:
+        number = float(value)
+    except ValueError:
+        number = float("nan")
+    if not np.isfinite(number):
+        raise ValueError(f"--where {text!r}: {column.name!r} takes a number; received {value!r}.")
+    return number
