@@ -2,7 +2,10 @@
 
 Usage (in the benchmark venv, see benchmarks/requirements-tables.txt):
     python benchmarks/tables.py [--tables wine,fair,...] [--synthesizers keras_score,gaussian_copula,ctgan,tvae]
-                                [--backend jax] [--out results.json] [--reuse earlier.json] [--quick]
+                                [--backend jax] [--out results.json] [--reuse earlier.json] [--no-run] [--quick]
+
+`--quick` is a smoke run of a few minutes (CTGAN/TVAE 2 epochs, keras_score 20 steps); by default
+CTGAN takes most of an hour on `fair` on 2 cores.
 
 Every table comes from an installed package (scikit-learn, statsmodels, vega_datasets,
 palmerpenguins), so nothing is downloaded. Each is split 80/20 into train and holdout rows with
@@ -14,7 +17,12 @@ a fixed seed. Each synthesizer is fitted on the train rows and samples as many r
 - TSTR (train on synthetic, test on real): a HistGradientBoosting classifier (accuracy) or
   regressor (R²) for a fixed target column, trained on the sample and scored on the holdout;
 - closest-record distance (DCR): for each sampled row the distance to its closest train row,
-  their median, and the share of sampled rows that copy a train row exactly (distance 0);
+  their median, and the share of sampled rows that copy a train row exactly (distance 0). One
+  space for every synthesizer: the mean over columns of |Δ| for numbers and datetimes scaled to
+  [0, 1] by the train min/max, 0/1 mismatch for categories, 1 for missing against present
+  (SDMetrics' DCR space, less its clipping of a column's difference at 1;
+  `keras_score.tables.closest_record_distances` measures in the model's own encoding instead,
+  which the SDV synthesizers lack);
 - fit and sample seconds.
 
 The row `holdout` puts the held-out real rows in the sample's place: its quality is that of
@@ -24,7 +32,7 @@ DCR is how close unseen real rows come to the train rows (and how many duplicate
 Each (table, synthesizer) runs in its own fresh Python process, so timings do not interfere
 and the Keras backend is set before Keras is imported; the processes hand back JSON.
 `--reuse FILE` takes the cells FILE already holds instead of running them again (say, SDV's
-from an earlier run while keras_score is re-measured).
+from an earlier run while keras_score is re-measured); `--no-run` prints only those.
 """
 
 import argparse
@@ -318,6 +326,18 @@ def versions(backend):
     return found
 
 
+def keras_score_revision():
+    """The checkout's commit, with "+changes" when keras_score/ has uncommitted changes (the editable install runs them)."""
+    import keras_score
+
+    folder = os.path.dirname(keras_score.__file__)
+
+    def git(*arguments):
+        return subprocess.run(["git", "-C", folder, *arguments], capture_output=True, text=True).stdout.strip()
+
+    return git("rev-parse", "--short", "HEAD") + ("+changes" if git("status", "--porcelain", ".") else "")
+
+
 def measure(table, synthesizer, backend, quick):
     """All figures of one (table, synthesizer) cell."""
     np.random.seed(0)
@@ -333,7 +353,10 @@ def measure(table, synthesizer, backend, quick):
         "date": datetime.datetime.now().isoformat(timespec="seconds"),
         "load_average_at_start": os.getloadavg()[0],
         "cpu_count": os.cpu_count(), "versions": versions(backend),
+        "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
     }
+    if synthesizer == "keras_score":
+        record["keras_score_revision"] = keras_score_revision()
     if synthesizer == "holdout":
         sample, record["fit_seconds"], record["sample_seconds"] = holdout, None, None
     else:
@@ -395,6 +418,7 @@ def main():
     parser.add_argument("--backend", default="jax", help="Keras backend for keras_score (jax, tensorflow, torch)")
     parser.add_argument("--out", help="write every record as JSON here")
     parser.add_argument("--reuse", action="append", default=[], help="JSON from an earlier run: its cells are taken, not re-run")
+    parser.add_argument("--no-run", action="store_true", help="run nothing: print the cells the --reuse files hold")
     parser.add_argument("--quick", action="store_true", help=f"smoke run: CTGAN/TVAE {QUICK_EPOCHS} epochs, keras_score {QUICK_STEPS} steps")
     parser.add_argument("--cell", nargs=3, metavar=("TABLE", "SYNTHESIZER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -425,6 +449,8 @@ def main():
         for synthesizer in synthesizers:
             if (table, synthesizer, args.quick) in reused:
                 records.append(reused[table, synthesizer, args.quick])
+                continue
+            if args.no_run:
                 continue
             start = time.perf_counter()
             records.append(run_cell(table, synthesizer, args))
