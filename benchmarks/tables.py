@@ -114,7 +114,7 @@ def detect_metadata(name, train):
     return Metadata.detect_from_dataframes({name: train})
 
 
-# --- synthesizers: each returns (sample, fit seconds, sample seconds) --------------------------
+# --- synthesizers: each returns (sample, fit seconds, sample seconds, the settings it ran with) --
 
 
 def _sdv(synthesizer_class, **quick_kwargs):
@@ -127,7 +127,7 @@ def _sdv(synthesizer_class, **quick_kwargs):
         synthesizer.fit({name: train})  # SDV 2.0: single-table synthesizers take and return {table name: frame}
         fitted = time.perf_counter()
         sample = synthesizer.sample(num_rows=len(train))[name]
-        return sample, fitted - start, time.perf_counter() - fitted
+        return sample, fitted - start, time.perf_counter() - fitted, synthesizer.get_parameters()
 
     return synthesize
 
@@ -145,7 +145,8 @@ def _keras_score(name, train, metadata, quick):
     model.fit(train, **fit_kwargs)
     fitted = time.perf_counter()
     sample = model.generate(len(train), seed=0)
-    return sample, fitted - start, time.perf_counter() - fitted
+    settings = dict(fit_kwargs, optimizer_steps=int(model.optimizer.iterations), parameters=model.count_params())
+    return sample, fitted - start, time.perf_counter() - fitted, settings
 
 
 def _synthesizer(name):
@@ -358,9 +359,9 @@ def measure(table, synthesizer, backend, quick):
     if synthesizer == "keras_score":
         record["keras_score_revision"] = keras_score_revision()
     if synthesizer == "holdout":
-        sample, record["fit_seconds"], record["sample_seconds"] = holdout, None, None
+        sample, record["fit_seconds"], record["sample_seconds"], record["settings"] = holdout, None, None, None
     else:
-        sample, record["fit_seconds"], record["sample_seconds"] = _synthesizer(synthesizer)(table, train, metadata, quick)
+        sample, record["fit_seconds"], record["sample_seconds"], record["settings"] = _synthesizer(synthesizer)(table, train, metadata, quick)
     sample, record["dtype_mismatches"] = conform(sample, train)
     record["sample_rows"] = len(sample)
     record.update(quality(train, sample, metadata, table))
@@ -426,7 +427,7 @@ def main():
     if args.cell:  # the child process of run_cell
         table, synthesizer, out = args.cell
         with open(out, "w") as file:
-            json.dump(measure(table, synthesizer, args.backend, args.quick), file)
+            json.dump(measure(table, synthesizer, args.backend, args.quick), file, default=str)
         return
 
     tables, synthesizers = args.tables.split(","), args.synthesizers.split(",")
