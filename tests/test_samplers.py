@@ -52,9 +52,10 @@ def assert_matches_mixture(x, mixture=MIXTURE):
     for k in range(mixture.num_components):
         members = x[labels == k]
         spread = np.sqrt(np.diag(mixture.covariances[k]))
-        # Five standard errors of the component mean.
+        # Five standard errors of the component mean; of its spread, 15% or five standard errors,
+        # σ/√(2(n − 1)), when the component is small (1/36 of 3000 samples: 83 members, 39%).
         np.testing.assert_allclose(members.mean(0), mixture.means[k], atol=5 * spread.max() / np.sqrt(len(members)))
-        np.testing.assert_allclose(members.std(0), spread, rtol=0.15)
+        np.testing.assert_allclose(members.std(0), spread, rtol=max(0.15, 5 / np.sqrt(2 * (len(members) - 1))))
     truth = mixture.sample(len(x), seed=1)
     floor = sliced_wasserstein_distance(truth, mixture.sample(len(x), seed=2))
     distance = sliced_wasserstein_distance(x, truth)

@@ -20,6 +20,10 @@ from keras_score.sde import expand_to
 from keras_score.validation import SEED_MAX, check_bool, check_int
 
 _NOISE_DRAWS_PER_STEP = 16
+# `initial_noise` draws rows in blocks of 1024 rows, fewer when a block would
+# hold more than 2¹⁸ values (2 MiB in float64), e.g. for images.
+_NOISE_BLOCK_ROWS = 1024
+_NOISE_BLOCK_VALUES = 2**18
 # Guidance draws its noise (e.g. inpainting's noised known values) from a
 # separate range of counters, so guided and unguided runs share the
 # sampler's own noise.
@@ -80,24 +84,47 @@ def guided_denoiser(denoise, schedule, guidance, conditions, seed):
     return guidance.denoiser(conditioned, schedule, guidance_conditions), project
 
 
-def initial_noise(num_samples, shape, seed):
+def initial_noise(num_samples, shape, seed, start=0):
     """Standard normal noise whose row i depends only on (seed, i), not on `num_samples`.
 
-    Drawn on the host with NumPy, so it is also identical on every backend.
+    Rows are drawn in fixed blocks (`noise_block_rows(shape)` rows each, at
+    most 1024) from `np.random.default_rng([seed, block])`, so that the rows
+    [start, start + num_samples) of a long run can be drawn alone, batch by
+    batch, in memory proportional to the batch. Drawn on the host with
+    NumPy, so it is also identical on every backend.
 
     Args:
         num_samples: number of rows.
         shape: shape of one sample.
         seed: non-negative integer.
+        start: index of the first row.
 
     Returns:
         numpy array of shape (num_samples, *shape) and dtype `keras.config.floatx()`.
+
+    Example:
+    >>> np.array_equal(initial_noise(3, (2,), 0, start=5), initial_noise(8, (2,), 0)[5:])
+    True
     """
     num_samples = check_int(num_samples, "num_samples", minimum=0)
     seed = check_int(seed, "seed", minimum=0)
-    rows = [np.random.default_rng([seed, i]).standard_normal(shape) for i in range(num_samples)]
+    start = check_int(start, "start", minimum=0)
+    shape = tuple(shape)
+    rows_per_block = noise_block_rows(shape)
+    first, stop = start // rows_per_block, -(-(start + num_samples) // rows_per_block)
     dtype = keras.config.floatx()
-    return np.stack(rows).astype(dtype) if rows else np.zeros((0, *shape), dtype)
+    noise = np.empty((num_samples, *shape), dtype)
+    for block in range(first, stop):
+        block_start = block * rows_per_block
+        lo, hi = max(start, block_start), min(start + num_samples, block_start + rows_per_block)
+        rows = np.random.default_rng([seed, block]).standard_normal((rows_per_block, *shape))
+        noise[lo - start : hi - start] = rows[lo - block_start : hi - block_start]
+    return noise
+
+
+def noise_block_rows(shape):
+    """Rows per block of `initial_noise`: 1024, fewer for large samples (a block holds at most 2¹⁸ values)."""
+    return max(1, min(_NOISE_BLOCK_ROWS, _NOISE_BLOCK_VALUES // max(1, int(np.prod(shape, dtype=np.int64)))))
 
 
 class Sampler(Configurable):
