@@ -436,6 +436,64 @@ class ScoreModel(keras.Model):
         Example:
         >>> samples = model.generate(64, labels=3, guidance_scale=2.0, sampler="dpmpp_2m", steps=20)
         """
+        batches = self.generate_batches(
+            num_samples,
+            sampler=sampler,
+            steps=steps,
+            time_grid=time_grid,
+            seed=seed,
+            batch_size=batch_size,
+            return_trajectory=return_trajectory,
+            condition=condition,
+            labels=labels,
+            context=context,
+            guidance_scale=guidance_scale,
+            guidance=guidance,
+            verbose=verbose,
+        )
+        if not return_trajectory:
+            return np.concatenate(list(batches))
+        samples, trajectories = zip(*batches)
+        return np.concatenate(samples), np.concatenate(trajectories, axis=1)
+
+    def generate_batches(
+        self,
+        num_samples,
+        sampler="heun",
+        steps=32,
+        time_grid="karras",
+        seed=None,
+        batch_size=None,
+        return_trajectory=False,
+        condition=None,
+        labels=None,
+        context=None,
+        guidance_scale=None,
+        guidance=None,
+        verbose="auto",
+    ):
+        """Draws `num_samples` samples batch by batch: a generator of numpy arrays in data units.
+
+        The arguments and the samples are those of `generate`, which
+        concatenates these batches; here only one batch's prior noise and
+        samples are held at a time, so the memory of a long run is bounded by
+        `batch_size`, not by `num_samples`. The arguments are checked and the
+        sampling loop compiled when this is called; each batch is sampled
+        when it is asked for, with the one compiled loop.
+
+        Returns:
+            A generator yielding, for the rows [start, start + batch_size) in
+            turn, an array of shape (rows, *data_shape), or `(samples,
+            trajectory)` with `return_trajectory` (the trajectory of shape
+            (N + 1, rows, *data_shape), in the standardised space).
+
+        Raises:
+            FloatingPointError: (when a batch is drawn) if it holds NaN or Inf.
+
+        Example:
+        >>> for batch in model.generate_batches(1_000_000, batch_size=4096, seed=0):
+        ...     np.savetxt(f, batch)
+        """
         self._check_built("generate")
         num_samples = validation.check_int(num_samples, "num_samples", minimum=1)
         batch_size = num_samples if batch_size is None else validation.check_int(batch_size, "batch_size", 1)
@@ -445,42 +503,42 @@ class ScoreModel(keras.Model):
         sampler = samplers_lib.get(sampler)
         guidance = guidance_lib.get(guidance)
         conditions = self._generate_conditions(num_samples, condition, labels, context, guidance_scale, guidance)
-        noise = samplers_lib.initial_noise(num_samples, self.data_shape, seed) * self.sde.prior_std()
         times = sampler.make_time_grid(self.schedule, steps, time_grid)
         zero_end = samplers_lib.time_grids.lands_on_data(self.schedule, times)
         run = self._generate_function(sampler, zero_end, return_trajectory, conditions, guidance)
         if verbose == "auto":
             verbose = int(sys.stdout.isatty())
         progress = keras.utils.Progbar(num_samples, unit_name="sample") if verbose else None
-        outputs, trajectories = [], []
-        for start in range(0, num_samples, batch_size):
-            stop = min(start + batch_size, num_samples)
-            tensors = keras.tree.map_structure(
-                lambda a: ops.convert_to_tensor(a, dtype="int32" if a.dtype.kind in "iu" else self.compute_dtype),
-                guidance_lib.slice_conditions(conditions, start, stop),
-            )
-            result = run(
-                ops.convert_to_tensor(noise[start:stop], dtype=self.compute_dtype),
-                ops.convert_to_tensor(times, dtype=self.compute_dtype),
-                ops.convert_to_tensor((seed + start) % (validation.SEED_MAX + 1), dtype="int32"),
-                tensors,
-            )
-            outputs.append(ops.convert_to_numpy(self.denormalize_data(result["x"])))
-            if return_trajectory:
-                trajectories.append(ops.convert_to_numpy(result["trajectory"]))
-            evaluations = int(ops.convert_to_numpy(result["num_function_evals"]))
-            if progress is not None:
-                progress.update(stop, values=[("nfe", evaluations)])
-        self.last_num_function_evals = evaluations
-        samples = np.concatenate(outputs)
-        if not np.all(np.isfinite(samples)):
-            raise FloatingPointError(
-                f"Sampling produced {int(np.sum(~np.isfinite(samples)))} NaN or Inf values; "
-                "try more steps or another sampler."
-            )
-        if return_trajectory:
-            return samples, np.concatenate(trajectories, axis=1)
-        return samples
+
+        def batches():  # one compiled call per batch, each drawing only its own prior noise
+            for start in range(0, num_samples, batch_size):
+                stop = min(start + batch_size, num_samples)
+                noise = samplers_lib.initial_noise(stop - start, self.data_shape, seed, start=start)
+                tensors = keras.tree.map_structure(
+                    lambda a: ops.convert_to_tensor(a, dtype="int32" if a.dtype.kind in "iu" else self.compute_dtype),
+                    guidance_lib.slice_conditions(conditions, start, stop),
+                )
+                result = run(
+                    ops.convert_to_tensor(noise * self.sde.prior_std(), dtype=self.compute_dtype),
+                    ops.convert_to_tensor(times, dtype=self.compute_dtype),
+                    ops.convert_to_tensor((seed + start) % (validation.SEED_MAX + 1), dtype="int32"),
+                    tensors,
+                )
+                samples = ops.convert_to_numpy(self.denormalize_data(result["x"]))
+                self.last_num_function_evals = int(ops.convert_to_numpy(result["num_function_evals"]))
+                if not np.all(np.isfinite(samples)):
+                    raise FloatingPointError(
+                        f"Sampling produced {int(np.sum(~np.isfinite(samples)))} NaN or Inf values "
+                        f"(in samples {start}…{stop - 1}); try more steps or another sampler."
+                    )
+                if progress is not None:
+                    progress.update(stop, values=[("nfe", self.last_num_function_evals)])
+                if return_trajectory:
+                    yield samples, ops.convert_to_numpy(result["trajectory"])
+                else:
+                    yield samples
+
+        return batches()
 
     def _sampling_condition(self, given, num_samples):
         """Validated per-sample host arrays of the condition entries in `given` (all entries required)."""

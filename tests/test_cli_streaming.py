@@ -1,7 +1,11 @@
-"""Sampling in bounded memory: `initial_noise` by rows."""
+"""Sampling in bounded memory: `initial_noise` by rows and `ScoreModel.generate_batches`."""
 
 import numpy as np
+import pytest
 
+from keras_score import samplers
+from keras_score.model import ScoreModel
+from keras_score.networks import MLP
 from keras_score.samplers import initial_noise
 from keras_score.samplers.base import noise_block_rows
 
@@ -36,3 +40,53 @@ def test_initial_noise_draws_blocks_not_rows(monkeypatch):
     assert generators == [(3, 1), (3, 2)]
     # A block holds at most 2**18 values, so one large sample never needs a large draw.
     assert noise_block_rows((2,)) == 1024 and noise_block_rows((64, 64, 3)) == 21 and noise_block_rows((2**20,)) == 1
+
+
+@pytest.fixture(scope="module")
+def model():
+    """An untrained two-column model (its samples are as deterministic as a trained one's)."""
+    model = ScoreModel(MLP(8, 1), normalize=False, seed=0, feature_names=["height", "weight"])
+    model.build((None, 2))
+    return model
+
+
+@pytest.fixture
+def noise_requests(monkeypatch):
+    """The (start, num_samples) of every `initial_noise` call that sampling makes."""
+    requested = []
+    original = samplers.initial_noise
+
+    def recording(num_samples, shape, seed, start=0):
+        requested.append((start, num_samples))
+        return original(num_samples, shape, seed, start=start)
+
+    monkeypatch.setattr(samplers, "initial_noise", recording)
+    return requested
+
+
+def test_generate_batches_yields_what_generate_returns(model, noise_requests):
+    requested = noise_requests
+    batches = model.generate_batches(10, steps=3, seed=0, batch_size=4)
+    assert requested == []  # nothing is drawn before the first batch is asked for
+    first = next(batches)
+    assert requested == [(0, 4)] and first.shape == (4, 2)
+    rest = list(batches)
+    assert requested == [(0, 4), (4, 4), (8, 2)] and [len(b) for b in rest] == [4, 2]
+    np.testing.assert_array_equal(np.concatenate([first, *rest]), model.generate(10, steps=3, seed=0, batch_size=4))
+    np.testing.assert_allclose(np.concatenate([first, *rest]), model.generate(10, steps=3, seed=0), atol=1e-5)
+    samples, trajectory = model.generate(10, steps=3, seed=0, batch_size=4, return_trajectory=True)
+    assert samples.shape == (10, 2) and trajectory.shape == (4, 10, 2)
+    pairs = list(model.generate_batches(10, steps=3, seed=0, batch_size=4, return_trajectory=True))
+    np.testing.assert_array_equal(np.concatenate([t for _, t in pairs], axis=1), trajectory)
+
+
+def test_generate_batches_checks_arguments_at_once_and_each_batch_for_nan(model, monkeypatch):
+    with pytest.raises(ValueError, match="num_samples"):
+        model.generate_batches(0)
+    with pytest.raises(ValueError, match="seed"):
+        model.generate_batches(4, seed=-1)
+    monkeypatch.setattr(model, "denormalize_data", lambda z: z * np.nan)
+    batches = model.generate_batches(6, steps=2, seed=0, batch_size=4)
+    with pytest.raises(FloatingPointError, match=r"8 NaN or Inf values \(in samples 0…3\)"):
+        next(batches)
+
