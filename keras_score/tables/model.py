@@ -148,12 +148,25 @@ class TableModel(ScoreModel):
         Returns:
             a pandas DataFrame of `num_samples` rows.
         """
+        frames = self.generate_frames(num_samples, where, seed=seed, guidance=guidance, batch_size=batch_size, **kwargs)
+        return pd.concat(list(frames), ignore_index=True)
+
+    def generate_frames(self, num_samples, where=None, guidance=None, **kwargs):
+        """`generate` batch by batch: a generator of DataFrames, one per `batch_size` rows (bounded memory).
+
+        Identifiers run on across batches. Arguments as `generate`.
+        """
         self._check_built("generate")
-        guidance = self._where_guidance(where, guidance)
-        rows = super().generate(num_samples, seed=seed, guidance=guidance, batch_size=batch_size, **kwargs)
-        if isinstance(rows, tuple):
+        if kwargs.get("return_trajectory"):
             raise ValueError("`return_trajectory` is not available for tables; use `ScoreModel` on encoded rows.")
-        return self.transform.inverse_transform(rows)
+        batches = self.generate_batches(num_samples, guidance=self._where_guidance(where, guidance), **kwargs)
+        return self._decoded(batches)
+
+    def _decoded(self, batches):
+        start = 0
+        for rows in batches:
+            yield self.transform.inverse_transform(rows, start_index=start)
+            start += len(rows)
 
     def _where_guidance(self, where, guidance):
         if not where:
