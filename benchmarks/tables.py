@@ -4,8 +4,10 @@ Usage (in the benchmark venv, see benchmarks/requirements-tables.txt):
     python benchmarks/tables.py [--tables wine,fair,...] [--synthesizers keras_score,gaussian_copula,ctgan,tvae]
                                 [--backend jax] [--out results.json] [--reuse earlier.json] [--no-run] [--quick]
 
-`--quick` is a smoke run of a few minutes (CTGAN/TVAE 2 epochs, keras_score 20 steps); by default
-CTGAN takes most of an hour on `fair` on 2 cores.
+`--quick` is a smoke run (CTGAN/TVAE 2 epochs, keras_score 20 steps): `--quick --tables wine`
+checks the harness in about 4 minutes on 2 shared cores, most of it each cell's process importing
+SDV, torch and Keras. A full run takes about an hour there, CTGAN on `fair` 8 minutes of it
+(with `OMP_NUM_THREADS=1`: torch's two-thread pool degrades on shared cores).
 
 Every table comes from an installed package (scikit-learn, statsmodels, vega_datasets,
 palmerpenguins), so nothing is downloaded. Each is split 80/20 into train and holdout rows with
