@@ -5,22 +5,38 @@
     keras-score evaluate model.keras data.csv [--num-samples 1000] [--steps 32] [--divergence exact]
     keras-score demo [--out-dir demo_output] [--data mixture] [--quick]
 
-The backend comes from the KERAS_BACKEND environment variable. Input and
-usage errors print one line starting with "error: " on stderr and exit with
-status 2; a diverging run or a failed write exits with status 1. Output files are
-written atomically, so a failed run never leaves a partial file behind.
+The backend is the one KERAS_BACKEND or ~/.keras/keras.json names; when
+neither names one, the first installed of JAX, TensorFlow and PyTorch.
+TensorFlow's start-up log is kept off stderr unless TF_CPP_MIN_LOG_LEVEL is
+set. Input and usage errors print one line starting with "error: " on stderr
+and exit with status 2; a diverging run, a failed write or a missing backend
+exits with status 1, Ctrl-C with status 130. Output files are written
+atomically, so a failed run never leaves a partial file behind, and an
+existing output is replaced only with --overwrite. `sample` streams its
+samples to --out batch by batch, with a counter on stderr when stderr is a
+terminal, so its memory does not grow with -n.
 """
 
 import argparse
+import contextlib
+import csv
+import importlib.util
+import json
 import math
 import os
 import sys
+import tempfile
 import time
 import zipfile
 
-from keras_score import io as table_io
+import numpy as np
 
-TRAIN_DEFAULTS = {"steps": 3000, "batch_size": 256, "hidden_units": 128, "blocks": 3, "learning_rate": 1e-3}
+from keras_score import cli_tables
+from keras_score import io as table_io
+from keras_score.validation import SEED_MAX
+
+TRAIN_DEFAULTS = {"steps": 2000, "batch_size": 256, "hidden_units": 256, "blocks": 3, "learning_rate": 2e-3}
+DEMO_DEFAULTS = {"steps": 3000, "batch_size": 256, "hidden_units": 128, "blocks": 3, "learning_rate": 1e-3}
 QUICK_DEFAULTS = {"steps": 20, "batch_size": 64, "hidden_units": 16, "blocks": 1, "learning_rate": 1e-3}
 DEMO_ROWS = 20000
 SAMPLER_STEPS = 32
@@ -28,6 +44,21 @@ QUICK_SAMPLER_STEPS = 4
 EVALUATE_SAMPLES = 1000
 HELD_OUT_FRACTION = 0.2
 MODEL_EXTENSION = ".keras"
+DEMO_FILES = ("model.keras", "samples.csv", "demo.png")
+INTERRUPTED_STATUS = 130
+BACKENDS = ("jax", "tensorflow", "torch")  # the order in which a backend is chosen when none is named
+NO_BACKEND = (
+    'no Keras backend is installed; install one with pip install "keras_score[jax]" (or [tensorflow], [torch]) '
+    "and choose it with KERAS_BACKEND=jax|tensorflow|torch."
+)
+# The choices of --sampler and --data, named here so that building the parser
+# (and `--help`) imports no Keras; the tests check them against
+# keras_score.samplers.SAMPLERS and keras_score.datasets.EMBEDDED.
+SAMPLER_NAMES = (
+    "annealed_langevin", "ddim", "ddpm", "dpmpp_2m", "dpmpp_2m_sde", "dpmpp_3m", "edm_heun", "edm_stochastic",
+    "euler", "euler_maruyama", "heun", "langevin", "predictor_corrector", "rk4", "rk45", "unipc",
+)
+DATASET_NAMES = ("checkerboard", "digits", "mixture", "moons", "rings", "swiss_roll", "wine")
 
 
 class UsageError(Exception):
@@ -38,6 +69,58 @@ class TrainingError(Exception):
     """Training produced a non-finite loss."""
 
 
+class OutputError(Exception):
+    """An output could not be written once the work was done."""
+
+
+class BackendError(Exception):
+    """No Keras backend can be imported."""
+
+
+class _Interrupts:
+    """Remembers a Ctrl-C that Python dropped, for `raise_if_interrupted`.
+
+    A `KeyboardInterrupt` raised inside a garbage-collector callback (JAX
+    installs one, and Keras imports JAX, when installed, on every backend) is not raised but
+    passed to `sys.unraisablehook`, which would print it as "Exception
+    ignored in ..." and go on; here it is recorded instead, and the
+    training and sampling loops check for it between batches.
+    """
+
+    requested = False
+
+    @classmethod
+    @contextlib.contextmanager
+    def remembered(cls):
+        cls.requested = False
+        previous = sys.unraisablehook
+
+        def hook(unraisable):
+            if isinstance(unraisable.exc_value, KeyboardInterrupt):
+                cls.requested = True
+            else:
+                previous(unraisable)
+
+        sys.unraisablehook = hook
+        try:
+            yield
+        finally:
+            sys.unraisablehook = previous
+
+
+def raise_if_interrupted():
+    """Raises `KeyboardInterrupt` if a Ctrl-C of this run was dropped by Python."""
+    if _Interrupts.requested:
+        raise KeyboardInterrupt
+
+
+def _interruptible(batches):
+    """Yields `batches`, checking for a dropped Ctrl-C after each."""
+    for batch in batches:
+        yield batch
+        raise_if_interrupted()
+
+
 class _Parser(argparse.ArgumentParser):
     """An `ArgumentParser` that raises `UsageError` instead of printing usage and exiting."""
 
@@ -45,15 +128,33 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see `{self.prog} --help`)")
 
 
-def positive_int(text):
-    """argparse type: an integer ≥ 1."""
+def _integer(text, minimum, maximum, expected):
+    """`text` as an integer in [minimum, maximum] (maximum None: unbounded), else an argparse error."""
     try:
         value = int(text)
     except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer; received {text!r}")
+        value = None
+    if value is None or value < minimum or (maximum is not None and value > maximum):
+        raise argparse.ArgumentTypeError(f"expected {expected}; received {text!r}")
     return value
+
+
+def positive_int(text):
+    """argparse type: an integer ≥ 1."""
+    return _integer(text, 1, None, "a positive integer")
+
+
+def seed_int(text):
+    """argparse type: a seed, an integer in [0, 2³¹ − 1] (the range every backend's generator takes)."""
+    return _integer(text, 0, SEED_MAX, f"an integer in [0, {SEED_MAX}]")
+
+
+def _add_seed_argument(parser):
+    parser.add_argument("--seed", type=seed_int, default=0, help=f"random seed in [0, {SEED_MAX}] (default 0)")
+
+
+def _add_overwrite_argument(parser, help):
+    parser.add_argument("--overwrite", action="store_true", help=help)
 
 
 def positive_float(text):
@@ -88,39 +189,56 @@ def _add_training_arguments(parser, defaults):
         type=positive_float,
         help=f"peak Adam learning rate, cosine-decayed to 10%% (default {defaults['learning_rate']})",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_seed_argument(parser)
     parser.add_argument("--verbose", action="store_true", help="print the Keras log of every epoch")
 
 
 def build_parser():
-    """The argument parser of `keras-score`."""
-    from keras_score.datasets import EMBEDDED
-    from keras_score.samplers import SAMPLERS
-
+    """The argument parser of `keras-score` (building it imports no Keras)."""
     parser = _Parser(prog="keras-score", description="Score-based generative models for tables, on Keras 3.")
-    commands = parser.add_subparsers(dest="command", required=True, metavar="{train,sample,evaluate,demo}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="{inspect,train,sample,evaluate,demo}")
 
-    train = commands.add_parser("train", help="train a model on a CSV, NPY or NPZ table")
-    train.add_argument("data", metavar="DATA", help="training table: .csv (optional header row), .npy or .npz")
+    inspect = commands.add_parser("inspect", help="print the schema detected for a table")
+    inspect.add_argument("data", metavar="DATA", help="a table: .csv, .parquet, .npy or .npz")
+    cli_tables.add_reading_arguments(inspect)
+    inspect.add_argument("--schema-out", metavar="JSON", help="also write the schema to this JSON file, to edit")
+    inspect.set_defaults(handler=run_inspect)
+
+    train = commands.add_parser("train", help="train a model on a typed table (CSV, Parquet, NPY or NPZ)")
+    train.add_argument("data", metavar="DATA", help="training table: .csv (header detected), .parquet, .npy or .npz")
     train.add_argument("--out", required=True, help="where to save the model (.keras)")
+    _add_overwrite_argument(train, "replace --out if it exists")
+    cli_tables.add_reading_arguments(train)
     _add_training_arguments(train, TRAIN_DEFAULTS)
     train.set_defaults(handler=run_train)
 
     sample = commands.add_parser("sample", help="draw samples from a trained model")
     sample.add_argument("model", metavar="MODEL", help="a model saved by `keras-score train` (.keras)")
     sample.add_argument("-n", "--num-samples", type=positive_int, required=True, help="number of samples")
-    sample.add_argument("--out", required=True, help="where to write the samples (.csv with header, or .npy)")
+    sample.add_argument(
+        "--out", required=True, help="where to write the samples (.csv with header or .parquet; .npy for numeric models)"
+    )
+    sample.add_argument(
+        "--where",
+        action="append",
+        metavar="COLUMN=VALUE",
+        help="fix a column in every row and sample the others given it (repeat for several columns)",
+    )
+    _add_overwrite_argument(sample, "replace --out if it exists")
     sample.add_argument("--steps", type=positive_int, default=SAMPLER_STEPS, help="sampler steps (default 32)")
-    sample.add_argument("--sampler", default="heun", choices=sorted(SAMPLERS), help="sampler (default heun)")
+    sample.add_argument("--sampler", default="heun", choices=SAMPLER_NAMES, help="sampler (default heun)")
     sample.add_argument("--batch-size", type=positive_int, default=4096, help="samples per batch (default 4096)")
-    sample.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_seed_argument(sample)
     sample.set_defaults(handler=run_sample)
 
     evaluate = commands.add_parser(
         "evaluate", help="negative log-likelihood of a table and distances between samples and the table"
     )
     evaluate.add_argument("model", metavar="MODEL", help="a model saved by `keras-score train` (.keras)")
-    evaluate.add_argument("data", metavar="DATA", help="table to evaluate on (.csv, .npy or .npz), e.g. held-out rows")
+    evaluate.add_argument("data", metavar="DATA", help="table to evaluate on, e.g. held-out rows (.csv, .parquet, .npy, .npz)")
+    evaluate.add_argument("--train", metavar="TRAIN", help="the training table, for the closest-record (privacy) check")
+    evaluate.add_argument("--delimiter", help="CSV delimiter (default: detected)")
+    evaluate.add_argument("--header", dest="header", action="store_true", default=None, help=argparse.SUPPRESS)
     evaluate.add_argument(
         "-n",
         "--num-samples",
@@ -128,7 +246,7 @@ def build_parser():
         help=f"samples drawn and data rows they are compared with (default: all rows, at most {EVALUATE_SAMPLES})",
     )
     evaluate.add_argument("--steps", type=positive_int, default=SAMPLER_STEPS, help="sampler steps (default 32)")
-    evaluate.add_argument("--sampler", default="heun", choices=sorted(SAMPLERS), help="sampler (default heun)")
+    evaluate.add_argument("--sampler", default="heun", choices=SAMPLER_NAMES, help="sampler (default heun)")
     evaluate.add_argument(
         "--divergence",
         default="exact",
@@ -136,12 +254,13 @@ def build_parser():
         help="divergence in the likelihood ODE: exact (small tables) or Hutchinson's estimate (default exact)",
     )
     evaluate.add_argument("--batch-size", type=positive_int, default=1024, help="rows per batch (default 1024)")
-    evaluate.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
+    _add_seed_argument(evaluate)
     evaluate.set_defaults(handler=run_evaluate)
 
     demo = commands.add_parser("demo", help="train on an embedded data set and compare samples with held-out data")
     demo.add_argument("--out-dir", default="demo_output", help="folder for the outputs (default demo_output)")
-    demo.add_argument("--data", default="mixture", choices=sorted(EMBEDDED), help="embedded data set (default mixture)")
+    _add_overwrite_argument(demo, f"replace the {', '.join(DEMO_FILES)} of --out-dir if they exist")
+    demo.add_argument("--data", default="mixture", choices=DATASET_NAMES, help="embedded data set (default mixture)")
     demo.add_argument(
         "--rows",
         type=positive_int,
@@ -150,7 +269,7 @@ def build_parser():
     demo.add_argument(
         "--quick", action="store_true", help="tiny defaults for the training options, to run in seconds (a smoke test)"
     )
-    _add_training_arguments(demo, TRAIN_DEFAULTS)
+    _add_training_arguments(demo, DEMO_DEFAULTS)
     demo.set_defaults(handler=run_demo)
     return parser
 
@@ -184,18 +303,135 @@ def fit_model(data, columns, args):
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, epochs * steps_per_epoch, alpha=0.1)
     model = ScoreModel(MLP(args.hidden_units, args.blocks), seed=args.seed, feature_names=columns)
     model.compile(optimizer=keras.optimizers.Adam(schedule))
+    interrupts = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: raise_if_interrupted())
     try:
-        history = model.fit(data, batch_size=batch_size, epochs=epochs, verbose=2 if args.verbose else 0)
+        history = model.fit(
+            data, batch_size=batch_size, epochs=epochs, verbose=2 if args.verbose else 0, callbacks=[interrupts]
+        )
     except FloatingPointError as error:
         raise TrainingError(f"training diverged; try a smaller --learning-rate. {error}") from None
     loss = history.history["loss"][-1]
     return model, loss, epochs * steps_per_epoch
 
 
-def save_model(model, path):
-    """Saves `model` to `path` atomically."""
+def _first_line(error):
+    """The first line of an exception's message, or its type's name when it has none."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+def check_new_output(path, formats, overwrite, argument="--out"):
+    """Checks, before any work, that `path` can be written: extension, folder, not there yet (or `overwrite`).
+
+    Raises:
+        TableError: for a bad extension, a missing folder or a folder given as the file.
+        UsageError: if `path` exists and not `overwrite`, or its folder takes no new file.
+    """
+    table_io.check_output_path(path, formats, argument)
+    if os.path.exists(path) and not overwrite:
+        raise UsageError(f"{argument} {str(path)!r} already exists; pass --overwrite to replace it.")
+    check_writable_folder(os.path.dirname(os.path.abspath(path)), f"{argument} {str(path)!r}")
+
+
+def check_writable_folder(folder, target):
+    """Creates and removes a temporary file in `folder`, or in the nearest existing folder above it.
+
+    Args:
+        folder: the folder outputs will be written to (it may not exist yet).
+        target: the argument and its value, for the message, e.g. "--out 'model.keras'".
+
+    Raises:
+        UsageError: if no file can be created there.
+    """
+    folder = os.path.abspath(folder)
+    while not os.path.isdir(folder):
+        folder = os.path.dirname(folder)
+    try:
+        handle, probe = tempfile.mkstemp(dir=folder, prefix=".keras-score-write-check-")
+        os.close(handle)
+        os.remove(probe)
+    except OSError as error:
+        raise UsageError(f"{target}: cannot write to the folder {folder!r} ({error.strerror or error}).") from None
+
+
+def _save_atomically(model, path):
     with table_io.atomic_path(path) as tmp:
         model.save(tmp)
+
+
+def save_model(model, path, argument="--out"):
+    """Saves `model` to `path` atomically; if that fails, keeps the model in a fallback file.
+
+    The fallback is `keras-score-<timestamp>-<pid>.keras` in the temporary
+    folder, else in the current folder.
+
+    Raises:
+        OutputError: naming `path`, the reason and where the model was kept.
+    """
+    try:
+        _save_atomically(model, path)
+        return
+    except Exception as error:  # a full disk, a folder made read-only during training, ...
+        reason = _first_line(error)
+    name = f"keras-score-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}{MODEL_EXTENSION}"
+    kept = None
+    for folder in (tempfile.gettempdir(), os.getcwd()):
+        try:
+            _save_atomically(model, os.path.join(folder, name))
+        except Exception:
+            continue
+        kept = os.path.join(folder, name)
+        break
+    where = f"the trained model was kept in {kept!r}" if kept else "the trained model could not be kept anywhere"
+    raise OutputError(f"saving the model to {argument} {str(path)!r} failed ({reason}); {where}.")
+
+
+def _with_progress(batches, total, stream):
+    """Yields `batches` unchanged while a one-line counter of the rows done is drawn on `stream`."""
+    done = 0
+    try:
+        for batch in batches:
+            yield batch
+            done += len(batch)
+            stream.write(f"\rsampled {done}/{total} rows")
+            stream.flush()
+    finally:
+        stream.write("\n")  # an error or Ctrl-C then starts on a line of its own
+
+
+def write_samples(path, batches, columns, num_rows, progress=False):
+    """Writes batches of samples to a CSV (a header, then `%.9g` rows) or NPY file as they come, atomically.
+
+    Only one batch is in memory at a time: CSV rows are appended, an NPY
+    file is filled through a memory map.
+
+    Args:
+        path: output path ending in .csv or .npy.
+        batches: iterable of arrays with `num_rows` rows in all, each row
+            of `len(columns)` values (or of a shape that has that many).
+        columns: the column names, written as the CSV header.
+        num_rows: the number of rows in all.
+        progress: draw a counter of the rows written on stderr.
+    """
+    if progress:
+        batches = _with_progress(batches, num_rows, sys.stderr)
+    with table_io.atomic_path(path) as tmp:
+        if table_io.extension(path) == ".csv":
+            with open(tmp, "w", newline="", encoding="utf-8") as f:
+                csv.writer(f, lineterminator="\n").writerow(columns)
+                for batch in batches:
+                    np.savetxt(f, np.reshape(batch, (len(batch), -1)), delimiter=",", fmt="%.9g")
+            return
+        array, row = None, 0
+        for batch in batches:
+            batch = np.reshape(batch, (len(batch), -1))
+            if array is None:
+                shape = (num_rows, batch.shape[1])
+                array = np.lib.format.open_memmap(tmp, mode="w+", dtype=batch.dtype, shape=shape)
+            array[row : row + len(batch)] = batch
+            row += len(batch)
+        array.flush()
+        del array
 
 
 def _train_and_report(data, columns, args):
@@ -208,13 +444,22 @@ def _train_and_report(data, columns, args):
     return model
 
 
+def run_inspect(args):
+    """`keras-score inspect`: prints the detected schema of DATA."""
+    return cli_tables.run_inspect(args, UsageError)
+
+
 def run_train(args):
-    """`keras-score train`: reads DATA, trains, saves --out."""
+    """`keras-score train`: reads and types DATA, trains a `TableModel`, saves --out."""
     _resolve(args, TRAIN_DEFAULTS)
-    table_io.check_output_path(args.out, (MODEL_EXTENSION,))
-    data, columns = table_io.read_table(args.data)
-    model = _train_and_report(data, columns, args)
+    check_new_output(args.out, (MODEL_EXTENSION,), args.overwrite)
+    frame, schema = cli_tables.read_typed_table(args, UsageError)
+    try:
+        model = cli_tables.report_training(frame, schema, args, TrainingError)
+    except ValueError as error:
+        raise UsageError(str(error)) from None
     save_model(model, args.out)
+    args.written.append(args.out)
     print(f"saved model to {args.out}")
     return 0
 
@@ -229,10 +474,10 @@ def load_score_model(path):
     from keras_score.model import ScoreModel
 
     try:
-        model = keras.models.load_model(path)
-    except Exception as error:  # Keras raises many types for foreign or corrupt archives.
-        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        raise UsageError(f"MODEL {path!r} cannot be loaded as a keras_score model ({reason}).") from None
+        # safe_mode refuses what would run code at load (Lambda bytecode, functions outside Keras).
+        model = keras.models.load_model(path, safe_mode=True)
+    except Exception as error:  # Keras raises many types for foreign, corrupt or crafted archives.
+        raise UsageError(f"MODEL {path!r} cannot be loaded as a keras_score model ({_first_line(error)}).") from None
     if not isinstance(model, ScoreModel) or model.data_shape is None:
         raise UsageError(
             f"MODEL {path!r} holds a {type(model).__name__}, not a trained keras_score ScoreModel; "
@@ -242,31 +487,41 @@ def load_score_model(path):
 
 
 def run_sample(args):
-    """`keras-score sample`: loads MODEL, generates -n samples, writes --out."""
-    table_io.check_output_path(args.out, table_io.WRITE_FORMATS)
+    """`keras-score sample`: loads MODEL, generates -n samples batch by batch, streams them to --out."""
+    check_new_output(args.out, table_io.WRITE_FORMATS + table_io.TABLE_WRITE_FORMATS, args.overwrite)
     model = load_score_model(args.model)
-    samples = model.generate(
+    if cli_tables.is_table_model(model):
+        progress = _with_progress if sys.stderr.isatty() else None
+        cli_tables.sample_table(model, args, UsageError, progress, _interruptible, write_samples)
+        args.written.append(args.out)
+        return 0
+    if args.where:
+        raise UsageError("--where needs a model of a typed table (saved by this version of `keras-score train`).")
+    batches = model.generate_batches(
         args.num_samples,
         sampler=args.sampler,
         steps=args.steps,
         seed=args.seed,
         batch_size=min(args.batch_size, args.num_samples),
+        verbose=0,
     )
-    samples = samples.reshape(len(samples), -1)
-    columns = model.feature_names or table_io.default_column_names(samples.shape[1])
-    table_io.write_table(args.out, samples, columns)
-    print(f"wrote {len(samples)} samples x {samples.shape[1]} columns to {args.out}")
+    num_columns = math.prod(model.data_shape)
+    columns = model.feature_names or table_io.default_column_names(num_columns)
+    write_samples(args.out, _interruptible(batches), columns, args.num_samples, progress=sys.stderr.isatty())
+    args.written.append(args.out)
+    print(f"wrote {args.num_samples} samples x {num_columns} columns to {args.out}")
     return 0
 
 
 def run_evaluate(args):
     """`keras-score evaluate`: NLL of DATA under MODEL and sample-to-data distances."""
-    import numpy as np
-
     from keras_score.likelihood import bits_per_dim
     from keras_score.metrics import maximum_mean_discrepancy, sliced_wasserstein_distance
 
     model = load_score_model(args.model)
+    if cli_tables.is_table_model(model):
+        cli_tables.evaluate_table(model, args, UsageError)
+        return 0
     data, _ = table_io.read_table(args.data)
     num_dims = math.prod(model.data_shape)
     if data.shape[1] != num_dims:
@@ -310,8 +565,6 @@ def run_evaluate(args):
 
 def split_held_out(data, fraction, seed):
     """Shuffles the rows of `data` and splits them into (train, held_out)."""
-    import numpy as np
-
     rows = np.random.default_rng(seed).permutation(len(data))
     num_held_out = max(1, int(round(fraction * len(data))))
     return data[rows[num_held_out:]], data[rows[:num_held_out]]
@@ -355,19 +608,29 @@ def run_demo(args):
     """`keras-score demo`: trains on an embedded data set and reports the sliced Wasserstein distances."""
     from keras_score.metrics import sliced_wasserstein_distance
 
-    _resolve(args, QUICK_DEFAULTS if args.quick else TRAIN_DEFAULTS)
+    _resolve(args, QUICK_DEFAULTS if args.quick else DEMO_DEFAULTS)
     if os.path.exists(args.out_dir) and not os.path.isdir(args.out_dir):
         raise UsageError(f"--out-dir {args.out_dir!r} is a file; expected a folder.")
+    paths = {name: os.path.join(args.out_dir, name) for name in DEMO_FILES}
+    existing = [name for name, path in paths.items() if os.path.exists(path)]
+    if existing and not args.overwrite:
+        raise UsageError(
+            f"--out-dir {args.out_dir!r} already holds {', '.join(existing)}; pass --overwrite to replace them."
+        )
+    check_writable_folder(args.out_dir, f"--out-dir {args.out_dir!r}")
     start = time.perf_counter()
     data, columns = load_demo_data(args)
     train, held_out = split_held_out(data, HELD_OUT_FRACTION, args.seed)
-    os.makedirs(args.out_dir, exist_ok=True)
     model = _train_and_report(train, columns, args)
-    save_model(model, os.path.join(args.out_dir, "model.keras"))
+    os.makedirs(args.out_dir, exist_ok=True)
+    save_model(model, paths["model.keras"], "--out-dir")
+    args.written.append(paths["model.keras"])
     steps = QUICK_SAMPLER_STEPS if args.quick else SAMPLER_STEPS
     samples = model.generate(len(held_out), sampler="heun", steps=steps, seed=args.seed)
-    table_io.write_table(os.path.join(args.out_dir, "samples.csv"), samples, columns)
-    plot_comparison(os.path.join(args.out_dir, "demo.png"), held_out, samples, columns)
+    write_samples(paths["samples.csv"], [samples], columns, len(samples))
+    args.written.append(paths["samples.csv"])
+    plot_comparison(paths["demo.png"], held_out, samples, columns)
+    args.written.append(paths["demo.png"])
     reference = train[: len(held_out)]
     print(
         f"sliced Wasserstein(samples, held-out) = {sliced_wasserstein_distance(samples, held_out):.3f} | "
@@ -377,18 +640,130 @@ def run_demo(args):
     return 0
 
 
-def main(argv=None):
-    """Runs `keras-score` with `argv` (default: `sys.argv[1:]`) and returns the exit status."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def configured_backend():
+    """The backend that KERAS_BACKEND or Keras' keras.json names, or None when neither does.
+
+    keras.json is looked for where Keras looks: in $KERAS_HOME, else in
+    ~/.keras (/tmp/.keras when the home folder is read-only).
+    """
+    if os.environ.get("KERAS_BACKEND"):
+        return os.environ["KERAS_BACKEND"]
+    folder = os.environ.get("KERAS_HOME")
+    if folder is None:
+        home = os.path.expanduser("~")
+        folder = os.path.join(home if os.access(home, os.W_OK) else "/tmp", ".keras")
     try:
-        args = build_parser().parse_args(argv)
-        return args.handler(args)
+        with open(os.path.join(folder, "keras.json")) as f:
+            backend = json.load(f).get("backend")
+    except (OSError, ValueError, AttributeError):
+        return None
+    return backend if isinstance(backend, str) and backend else None
+
+
+def _installed(module):
+    """Whether `module` can be imported, found without importing it."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def choose_backend():
+    """The Keras backend to run on: the one named, else the first installed of `BACKENDS` (set in KERAS_BACKEND).
+
+    Returns:
+        The backend's name, or None once Keras is imported (its backend is then fixed).
+
+    Raises:
+        BackendError: if no backend is named and none is installed.
+    """
+    backend = configured_backend()
+    if backend is not None or "keras" in sys.modules:
+        return backend
+    for name in BACKENDS:
+        if _installed(name):
+            os.environ["KERAS_BACKEND"] = name
+            return name
+    raise BackendError(NO_BACKEND)
+
+
+def quiet_tensorflow():
+    """Sets TF_CPP_MIN_LOG_LEVEL=3 and TF_ENABLE_ONEDNN_OPTS=0 where unset; returns whether the log level was unset."""
+    quiet = "TF_CPP_MIN_LOG_LEVEL" not in os.environ
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+    return quiet
+
+
+@contextlib.contextmanager
+def _stderr_silenced():
+    """Points file descriptor 2 at /dev/null for the block: C++ libraries write there, past `sys.stderr`."""
+    sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr to silence
+        yield
+        return
+    try:
+        with open(os.devnull, "w") as devnull:
+            os.dup2(devnull.fileno(), 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def import_keras(backend, quiet):
+    """Imports Keras on `backend`; with `quiet`, TensorFlow is imported first with stderr silenced.
+
+    Raises:
+        BackendError: if the backend cannot be imported.
+    """
+    try:
+        if quiet and backend == "tensorflow" and "tensorflow" not in sys.modules:
+            with _stderr_silenced():  # the absl and CPU-feature lines that precede TensorFlow's own logging
+                import tensorflow  # noqa: F401
+        import keras  # noqa: F401
+    except Exception as error:
+        backend = backend or "tensorflow"  # Keras' default
+        install = f'install it with pip install "keras_score[{backend}]" or ' if backend in BACKENDS else ""
+        raise BackendError(
+            f"the Keras backend {backend!r} cannot be imported ({_first_line(error)}); "
+            f"{install}choose one with KERAS_BACKEND=jax|tensorflow|torch."
+        ) from None
+
+
+def _interrupted_message(args):
+    """The message of a run stopped by Ctrl-C: what was written, if anything."""
+    written = getattr(args, "written", None)
+    if not written:
+        return "interrupted; nothing was written."
+    return f"interrupted; wrote only {', '.join(written)} (no partial file was left)."
+
+
+def main(argv=None):
+    """Runs `keras-score` with `argv` (default: `sys.argv[1:]`) and returns the exit status.
+
+    Parsing (and `--help`) imports no Keras; the backend is chosen and
+    imported only for a command that runs.
+    """
+    quiet = quiet_tensorflow()
+    args = None
+    try:
+        with _Interrupts.remembered():
+            args = build_parser().parse_args(argv)
+            args.written = []
+            import_keras(choose_backend(), quiet)
+            return args.handler(args)
     except SystemExit as exit_request:  # --help
         return exit_request.code
+    except KeyboardInterrupt:
+        print(f"error: {_interrupted_message(args)}", file=sys.stderr)
+        return INTERRUPTED_STATUS
     except (UsageError, table_io.TableError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except (TrainingError, FloatingPointError, OSError) as error:
+    except (TrainingError, OutputError, BackendError, FloatingPointError, OSError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
 

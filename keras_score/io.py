@@ -139,6 +139,7 @@ def _read_cells(path, delimiter):
     """All non-blank records of a CSV file as a DataFrame of stripped strings (no header applied)."""
     import pandas as pd
 
+    _check_field_counts(path, delimiter)
     try:
         cells = pd.read_csv(
             path,
@@ -159,6 +160,23 @@ def _read_cells(path, delimiter):
         raise TableError(f"{path}: rows of different lengths ({reason}); expected the same number of fields in every row.") from None
     cells = cells.apply(lambda column: column.str.strip())
     return cells[~(cells == "").all(axis=1)].reset_index(drop=True)
+
+
+def _check_field_counts(path, delimiter):
+    """Raises a `TableError` naming the first non-blank record whose number of fields differs from the first's."""
+    expected = None
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        row = 0
+        for record in reader:
+            if not any(cell.strip() for cell in record):
+                continue
+            row += 1
+            if expected is None:
+                expected = len(record)
+            elif len(record) != expected:
+                fields = f"{len(record)} field{'s' if len(record) != 1 else ''}"
+                raise TableError(f"{path}: row {row} (line {reader.line_num}) has {fields}; expected {expected}.")
 
 
 def _first_row_fits(first, rest):
@@ -243,7 +261,11 @@ def read_frame(path, argument="DATA", delimiter=None, header=None):
     cells = _read_cells(path, delimiter or sniff_delimiter(path))
     notes = []
     if header is None:
-        header = len(cells) == 1 or not _first_row_fits(list(cells.iloc[0]), cells.iloc[1:])
+        first = list(cells.iloc[0])
+        if len(cells) == 1:  # nothing to compare with: a row of numbers is data
+            header = not all(_is_number(cell) for cell in first)
+        else:
+            header = not _first_row_fits(first, cells.iloc[1:])
         if not header:
             notes.append(
                 "the first row is read as data, since it looks like the rows below it; "

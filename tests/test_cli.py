@@ -1,14 +1,21 @@
 """Tests for the `keras-score` command line and the table reading/writing helpers.
 
 `main([...])` runs in-process with tiny networks and a handful of steps; one
-test runs the real `python -m keras_score.cli` to check the exit status.
+test runs the real `python -m keras_score.cli` to check the exit status. The
+checks that need a fresh process (Ctrl-C, the choice of backend, TensorFlow's
+start-up log) are in test_cli_subprocess.py; streamed sampling in
+test_cli_streaming.py.
 """
 
 import csv
+import gc
+import json
 import os
+import pathlib
 import re
 import subprocess
 import sys
+import tempfile
 import zipfile
 
 import keras
@@ -16,7 +23,9 @@ import numpy as np
 import pytest
 
 from keras_score import io as table_io
-from keras_score.cli import main
+from keras_score.cli import DATASET_NAMES, SAMPLER_NAMES, build_parser, main
+from keras_score.model import ScoreModel
+from keras_score.validation import SEED_MAX
 
 TINY = ["--steps", "3", "--batch-size", "32", "--hidden-units", "8", "--blocks", "1"]
 COLUMNS = ["height", "weight"]
@@ -133,7 +142,9 @@ def test_write_table_round_trip_and_atomicity(tmp_path):
 
 def test_demo_quick(tmp_path, capsys):
     out_dir = tmp_path / "demo"
-    assert main(["demo", "--quick", "--out-dir", str(out_dir), "--rows", "500"]) == 0
+    out_dir.mkdir()
+    (out_dir / "samples.csv").write_text("older samples")  # replaced, with --overwrite
+    assert main(["demo", "--quick", "--out-dir", str(out_dir), "--rows", "500", "--overwrite"]) == 0
     out = capsys.readouterr().out
     match = re.search(r"sliced Wasserstein\(samples, held-out\) = ([\d.]+) \| .* = ([\d.]+)", out)
     assert match, out
@@ -155,16 +166,11 @@ def test_error_missing_data_file(tmp_path, capsys):
 @pytest.mark.parametrize(
     "name, content, fragments",
     [
-        ("data.txt", "1,2\n", ["unsupported extension", ".csv, .npy, .npz"]),
+        ("data.txt", "1,2\n", ["unsupported extension", ".csv", ".npy", ".npz"]),
         ("empty.csv", "", ["is empty"]),
         ("header_only.csv", "a,b\n", ["no data rows"]),
-        ("text.csv", "a,b\n1,2\n3,abc\n", ["non-numeric value 'abc'", "column 'b'", "row 2"]),
         ("ragged.csv", "1,2\n3\n", ["row 2", "1 field; expected 2"]),
-        (
-            "nan.csv",
-            "a,b\n1,nan\n2,3\ninf,-inf\n4,5\n",
-            ["2 rows contain NaN or Inf", "row 1 ('b')", "row 3 ('a', 'b')"],
-        ),
+        ("inf.csv", "a,b\n1,nan\n2,3\ninf,-inf\n4,5\n", ["column 'a' holds an infinite value"]),
         ("binary.npy", "not numpy", ["not a readable NPY file"]),
     ],
 )
@@ -269,8 +275,8 @@ def test_evaluate_prints_nll_and_sample_distances(trained, tmp_path, capsys):
     assert match, out
     nll, bpd = (float(value) for value in match.groups())
     assert bpd == pytest.approx(nll / (2 * np.log(2)), rel=1e-3, abs=1e-3)
-    # Height ~ N(170, 10²), weight ~ N(70, 5²): the NLL of the data is near that of those Gaussians.
-    assert 4.0 < nll < 12.0, nll
+    # The NLL is that of the rows' encoding, whose columns are standard normal: near 2 log(2π e)/2 = 2.84.
+    assert 1.5 < nll < 6.0, nll
     distances = r"30 samples, 30 rows.*sliced Wasserstein = ([\d.]+) \| MMD² \(RBF, median bandwidth\) = (-?[\d.]+)"
     match = re.search(distances, out)
     assert match, out
@@ -289,3 +295,213 @@ def test_evaluate_errors(trained, tmp_path, capsys):
     _run_error(capsys, ["evaluate", model_path, three, "--divergence", "trace"], "--divergence", "invalid choice")
     _run_error(capsys, ["evaluate", model_path, three, "-n", "0"], "-n/--num-samples", "positive integer")
     _only(tmp_path, "three.csv", "one.csv")
+
+
+# Seeds, Ctrl-C, existing and unwritable outputs, failed saves, crafted model files.
+
+
+@pytest.mark.parametrize("value", ["-1", "99999999999", "2147483648", "1.5", "x"])
+def test_error_seed_out_of_range(tmp_path, capsys, value):
+    commands = [
+        ["train", "x.csv", "--out", "m.keras"],
+        ["sample", "m.keras", "-n", "2", "--out", "s.csv"],
+        ["evaluate", "m.keras", "x.csv"],
+        ["demo", "--out-dir", str(tmp_path / "d")],
+    ]
+    for command in commands:
+        _run_error(capsys, [*command, "--seed", value], "--seed", "[0, 2147483647]", repr(value))
+    largest = build_parser().parse_args(["sample", "m.keras", "-n", "1", "--out", "s.csv", "--seed", str(SEED_MAX)])
+    assert largest.seed == SEED_MAX
+    _only(tmp_path)
+
+
+def test_parser_choices_match_the_registries():
+    from keras_score.datasets import EMBEDDED
+    from keras_score.samplers import SAMPLERS
+
+    assert SAMPLER_NAMES == tuple(sorted(SAMPLERS))
+    assert DATASET_NAMES == tuple(sorted(EMBEDDED))
+
+
+def _interrupt(*args, **kwargs):
+    raise KeyboardInterrupt
+
+
+def test_interrupted_training_and_sampling_write_nothing(trained, tmp_path, capsys, monkeypatch):
+    data_path = _write_csv(tmp_path / "d.csv", _train_data(16).tolist())
+    monkeypatch.setattr(ScoreModel, "fit", _interrupt)
+    status = main(["train", data_path, "--out", str(tmp_path / "m.keras"), *TINY])
+    captured = capsys.readouterr()
+    assert status == 130
+    assert captured.err == "error: interrupted; nothing was written.\n"
+    assert "training on 16 rows" in captured.out
+    # Interrupted after the first of three batches was streamed: the temporary file goes too.
+    original = ScoreModel.generate_batches
+
+    def first_batch_then_interrupt(self, *args, **kwargs):
+        batches = original(self, *args, **kwargs)
+
+        def interrupted():
+            yield next(batches)
+            raise KeyboardInterrupt
+
+        return interrupted()
+
+    monkeypatch.setattr(ScoreModel, "generate_batches", first_batch_then_interrupt)
+    sample = ["sample", trained[0], "-n", "6", "--batch-size", "2", "--steps", "2"]
+    for name in ("s.csv", "s.npy"):
+        assert main([*sample, "--out", str(tmp_path / name)]) == 130
+        assert capsys.readouterr().err == "error: interrupted; nothing was written.\n"
+
+    def interrupt_in_garbage_collector(*_):
+        raise KeyboardInterrupt
+
+    def dropped_interrupt(self, *args, **kwargs):
+        """Ctrl-C lands in a garbage-collector callback (as in JAX's), where Python drops the exception."""
+        for i, batch in enumerate(original(self, *args, **kwargs)):
+            if i == 1:
+                gc.callbacks.append(interrupt_in_garbage_collector)
+                try:
+                    gc.collect()
+                finally:
+                    gc.callbacks.remove(interrupt_in_garbage_collector)
+            yield batch
+
+    monkeypatch.setattr(ScoreModel, "generate_batches", dropped_interrupt)
+    assert main([*sample, "--out", str(tmp_path / "s.csv")]) == 130
+    assert capsys.readouterr().err == "error: interrupted; nothing was written.\n"
+    _only(tmp_path, "d.csv")
+
+
+def test_existing_out_needs_overwrite(trained, tmp_path, capsys):
+    data_path = _write_csv(tmp_path / "d.csv", _train_data(16).tolist())
+    (tmp_path / "m.keras").write_text("an older model")
+    train = ["train", data_path, "--out", str(tmp_path / "m.keras"), *TINY]
+    _run_error(capsys, train, "--out", "m.keras", "already exists", "--overwrite")
+    assert (tmp_path / "m.keras").read_text() == "an older model"
+    out = tmp_path / "s.csv"
+    out.write_text("older samples")
+    sample = ["sample", trained[0], "-n", "3", "--steps", "2", "--out", str(out)]
+    err = _run_error(capsys, sample, "--out", "already exists", "--overwrite")
+    assert str(out) in err
+    assert out.read_text() == "older samples"
+    assert main([*sample, "--overwrite"]) == 0
+    assert table_io.read_table(out)[0].shape == (3, 2)
+    (tmp_path / "demo").mkdir()
+    (tmp_path / "demo" / "samples.csv").write_text("older samples")
+    demo = ["demo", "--quick", "--out-dir", str(tmp_path / "demo")]
+    _run_error(capsys, demo, "--out-dir", "already holds samples.csv", "--overwrite")
+    _only(tmp_path / "demo", "samples.csv")
+    _only(tmp_path, "d.csv", "m.keras", "s.csv", "demo")
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path):
+    """A folder in which no file can be created, even by root (/sys), or skip."""
+    if hasattr(os, "geteuid") and os.geteuid() != 0:
+        folder = tmp_path / "read_only"
+        folder.mkdir()
+        folder.chmod(0o500)
+        yield folder
+        folder.chmod(0o700)
+        return
+    try:
+        handle, probe = tempfile.mkstemp(dir="/sys")
+    except OSError:
+        yield pathlib.Path("/sys")
+        return
+    os.close(handle)
+    os.remove(probe)
+    pytest.skip("no unwritable folder to test with")
+
+
+def test_unwritable_out_is_refused_before_training(unwritable_folder, tmp_path, capsys):
+    data_path = _write_csv(tmp_path / "d.csv", _train_data(16).tolist())
+    out = unwritable_folder / "m.keras"
+    _run_error(capsys, ["train", data_path, "--out", str(out), *TINY], "--out", str(out), "cannot write to the folder")
+    demo = ["demo", "--out-dir", str(unwritable_folder / "demo")]
+    _run_error(capsys, demo, "--out-dir", "cannot write to the folder")
+    assert "training on" not in capsys.readouterr().out
+    assert not out.exists()
+
+
+def test_failed_save_keeps_the_trained_model(tmp_path, capsys, monkeypatch):
+    """A save that fails after training (here: a full disk) keeps the model elsewhere and says where."""
+    data_path = _write_csv(tmp_path / "d.csv", _train_data(16).tolist())
+    out = tmp_path / "out" / "m.keras"
+    out.parent.mkdir()
+    out.write_text("an older model")
+    fallback = tmp_path / "fallback"
+    fallback.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(fallback))
+    save = ScoreModel.save
+
+    def disk_full_in_out(self, path, *args, **kwargs):
+        if os.path.dirname(os.path.abspath(path)) == str(out.parent):
+            raise OSError(28, "No space left on device")
+        return save(self, path, *args, **kwargs)
+
+    monkeypatch.setattr(ScoreModel, "save", disk_full_in_out)
+    status = main(["train", data_path, "--out", str(out), "--overwrite", *TINY])
+    err = capsys.readouterr().err
+    assert status == 1, err
+    assert len(err.splitlines()) == 1 and err.startswith("error: saving the model to --out"), err
+    assert str(out) in err and "No space left on device" in err
+    (kept,) = os.listdir(fallback)
+    assert re.fullmatch(r"keras-score-\d{8}-\d{6}-\d+\.keras", kept)
+    assert repr(str(fallback / kept)) in err
+    assert isinstance(keras.models.load_model(fallback / kept), ScoreModel)
+    assert out.read_text() == "an older model"
+    _only(out.parent, "m.keras")
+
+
+def _crafted_archives(folder, marker):
+    """.keras archives whose config.json tries to run code at load: each would create `marker`."""
+    code = eval(f"lambda x: (__import__('pathlib').Path({str(marker)!r}).touch(), x)[1]")
+    inputs = keras.Input((2,))
+    keras.Model(inputs, keras.layers.Lambda(code)(inputs)).save(folder / "lambda.keras")  # marshalled bytecode
+    marker.unlink(missing_ok=True)  # building the model ran the lambda once
+    with zipfile.ZipFile(folder / "lambda.keras") as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    config = json.loads(members["config.json"])
+    layers = config["config"]["layers"]
+    calls = {
+        # os.system("touch marker") as a "layer" of the functional graph (CVE-2025-1550)
+        "system.keras": [layers[0], {**layers[1], "module": "os", "class_name": "function", "config": "system",
+                                      "registered_name": "system",
+                                      "inbound_nodes": [{"args": [f"touch {marker}"], "kwargs": {}}]}],
+        # builtins.exec of Python source
+        "exec.keras": [layers[0], {**layers[1], "module": "builtins", "class_name": "function", "config": "exec",
+                                    "registered_name": "exec",
+                                    "inbound_nodes": [{"args": [f"open({str(marker)!r}, 'w')"], "kwargs": {}}]}],
+        # safe mode switched off from inside the archive, then the Lambda (CVE-2025-9906)
+        "unsafe.keras": [
+            {**layers[1], "module": "keras.config", "class_name": "function",
+             "config": "enable_unsafe_deserialization", "registered_name": "enable_unsafe_deserialization",
+             "name": "unsafe", "inbound_nodes": [{"args": [], "kwargs": {}}]},
+            *layers,
+        ],
+    }
+    for name, crafted_layers in calls.items():
+        crafted = {**config, "config": {**config["config"], "layers": crafted_layers}}
+        with zipfile.ZipFile(folder / name, "w") as archive:
+            for member, content in members.items():
+                archive.writestr(member, json.dumps(crafted) if member == "config.json" else content)
+    return ["lambda.keras", *calls]
+
+
+def test_crafted_model_files_run_no_code(tmp_path, capsys):
+    marker = tmp_path / "marker"
+    names = _crafted_archives(tmp_path, marker)
+    # The Lambda archive does carry live code: loading it outside safe mode runs it.
+    keras.models.load_model(tmp_path / "lambda.keras", safe_mode=False)
+    assert marker.exists()
+    marker.unlink()
+    for name in names:
+        out = tmp_path / "x.csv"
+        _run_error(capsys, ["sample", str(tmp_path / name), "-n", "2", "--out", str(out)], "MODEL", "cannot be loaded")
+        evaluate = ["evaluate", str(tmp_path / name), str(tmp_path / "lambda.keras")]
+        _run_error(capsys, evaluate, "MODEL", "cannot be loaded")
+        assert not marker.exists(), name
+        assert not out.exists()
+

@@ -1,9 +1,13 @@
-"""Sampling in bounded memory: `initial_noise` by rows and `ScoreModel.generate_batches`."""
+"""Sampling in bounded memory: `initial_noise` by rows, `ScoreModel.generate_batches`, and
+`keras-score sample`, which streams those batches to its output.
+"""
 
 import numpy as np
 import pytest
 
+from keras_score import io as table_io
 from keras_score import samplers
+from keras_score.cli import main
 from keras_score.model import ScoreModel
 from keras_score.networks import MLP
 from keras_score.samplers import initial_noise
@@ -90,3 +94,22 @@ def test_generate_batches_checks_arguments_at_once_and_each_batch_for_nan(model,
     with pytest.raises(FloatingPointError, match=r"8 NaN or Inf values \(in samples 0…3\)"):
         next(batches)
 
+
+def test_sample_streams_batches_identical_to_one_batch(model, tmp_path, noise_requests):
+    model.save(tmp_path / "model.keras")
+    sample = ["sample", str(tmp_path / "model.keras"), "-n", "2500", "--steps", "3"]
+    assert main([*sample, "--batch-size", "1000", "--out", str(tmp_path / "batches.csv")]) == 0
+    # Only one batch of prior noise at a time, never all the rows.
+    assert noise_requests == [(0, 1000), (1000, 1000), (2000, 500)]
+    assert main([*sample, "--batch-size", "4096", "--out", str(tmp_path / "one.csv")]) == 0
+    assert main([*sample, "--batch-size", "700", "--out", str(tmp_path / "batches.npy")]) == 0
+    batches, columns = table_io.read_table(tmp_path / "batches.csv")
+    one, _ = table_io.read_table(tmp_path / "one.csv")
+    assert columns == ["height", "weight"] and batches.shape == (2500, 2)
+    # Heun is deterministic and sample i starts from noise row i: the batch size changes nothing.
+    np.testing.assert_allclose(batches, one, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(np.load(tmp_path / "batches.npy"), one, rtol=1e-5, atol=1e-5)
+    raw = (tmp_path / "batches.csv").read_bytes()
+    assert raw.startswith(b"height,weight\n") and b"\r" not in raw and raw.endswith(b"\n")
+    assert raw.count(b"\n") == 2501
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["batches.csv", "batches.npy", "model.keras", "one.csv"]

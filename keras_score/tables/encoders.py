@@ -149,7 +149,8 @@ class NumericEncoder:
         self.atoms = np.zeros(0)
         self.atom_low = self.atom_high = np.zeros(0)
         self.knots_u = self.knots_x = np.zeros(0)
-        self.mean, self.std = 0.0, 1.0
+        self._quantiles = self._levels = np.zeros(0)
+        self._mass, self.mean, self.std = 1.0, 0.0, 1.0
 
     @property
     def names(self):

@@ -104,13 +104,16 @@ class TableModel(ScoreModel):
         steps = None if epochs is not None else validation.check_int(DEFAULT_STEPS if steps is None else steps, "steps", 1)
         batch_size = validation.check_int(DEFAULT_BATCH_SIZE if batch_size is None else batch_size, "batch_size", 1)
         new_transform = not self.transform.is_fitted
+        schema_before = self.transform.schema
         if new_transform:
             self.transform.fit(frame)
         try:
             data = self._training_rows(frame, steps, batch_size)
             batch_size = min(batch_size, len(data))
+            if steps is not None:  # whole epochs of ceil(steps / epochs) batches: `steps` up to epochs − 1
+                epochs = math.ceil(steps / math.ceil(len(data) / batch_size))
+                data = data[: math.ceil(steps / epochs) * batch_size]
             steps_per_epoch = math.ceil(len(data) / batch_size)
-            epochs = epochs if steps is None else math.ceil(steps / steps_per_epoch)
             if not self.compiled:
                 rate = validation.check_positive_float(
                     DEFAULT_LEARNING_RATE if learning_rate is None else learning_rate, "learning_rate"
@@ -121,7 +124,7 @@ class TableModel(ScoreModel):
             return super().fit(data, batch_size=batch_size, epochs=epochs, shuffle=True, **kwargs)
         except BaseException:
             if new_transform and not self.built:
-                self.transform = TableTransform(None, self.transform.numerical, self.transform.overrides)
+                self.transform.schema, self.transform.encoders = schema_before, None
             raise
 
     def _training_rows(self, frame, steps, batch_size):

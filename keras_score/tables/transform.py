@@ -44,10 +44,8 @@ class TableTransform:
         self.numerical = validation.check_choice(numerical, "numerical", NUMERICAL_ENCODINGS)
         self.overrides = overrides
         self.encoders = None
-        if self.schema is not None:
-            self.encoders = [self._encoder(column) for column in self.schema.columns]
-            for encoder, config in zip(self.encoders, encoders or []):
-                encoder.set_config(config)
+        if self.schema is not None and encoders is not None:  # a fitted transform's config
+            self.encoders = [self._encoder(column).set_config(config) for column, config in zip(self.schema.columns, encoders)]
 
     def _encoder(self, column):
         if column.type == "id":
