@@ -97,7 +97,7 @@ def test_help_imports_no_keras_and_a_backend_is_chosen(tmp_path):
     env = _environment(tmp_path, LAZY="1", BLOCKED='["tensorflow"]')
     result, report = _run(["--help"], env)
     assert result.returncode == 0 and report == {"status": 0, "keras_imported": False, "backend": None}, result.stderr
-    assert "{train,sample,evaluate,demo}" in result.stdout
+    assert "{inspect,train,sample,evaluate,demo}" in result.stdout
     result, report = _run(["sample", "--help"], env)
     assert "dpmpp_2m" in result.stdout and report["keras_imported"] is False
     out = tmp_path / "m.keras"
