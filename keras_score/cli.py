@@ -1,8 +1,9 @@
-"""The `keras-score` command line: train on a table, sample from a saved model, run a demo.
+"""The `keras-score` command line: train on a typed table, sample from a saved model, run a demo.
 
-    keras-score train data.csv --out model.keras [--steps 3000] [--hidden-units 128] ...
-    keras-score sample model.keras -n 1000 --out samples.csv [--sampler heun] [--steps 32]
-    keras-score evaluate model.keras data.csv [--num-samples 1000] [--steps 32] [--divergence exact]
+    keras-score inspect data.csv [--schema-out schema.json]
+    keras-score train data.csv --out model.keras [--steps 2000] [--schema schema.json] [--hidden-units 256] ...
+    keras-score sample model.keras -n 1000 --out samples.csv [--where gender=F] [--sampler heun] [--steps 32]
+    keras-score evaluate model.keras held_out.csv [--train data.csv] [--num-samples 1000] [--divergence exact]
     keras-score demo [--out-dir demo_output] [--data mixture] [--quick]
 
 The backend is the one KERAS_BACKEND or ~/.keras/keras.json names; when
