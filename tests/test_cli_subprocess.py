@@ -69,14 +69,14 @@ def test_sigint_during_training_prints_one_line(tmp_path):
     out = tmp_path / "m.keras"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")  # only the interrupt's line on stderr, on every backend
     argv = ["train", _data(tmp_path), "--out", str(out), *TINY[4:], "--steps", "10000000", "--batch-size", "4"]
+    # `python -m keras_score.cli`, with Ctrl-C handled as in a terminal even when this test runs in the
+    # background, where SIGINT is inherited ignored (a preexec_fn would fork a multithreaded JAX process).
+    code = (
+        "import runpy, signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+        "runpy.run_module('keras_score.cli', run_name='__main__', alter_sys=True)"
+    )
     process = subprocess.Popen(
-        [sys.executable, "-m", "keras_score.cli", *argv],
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        # Ctrl-C as in a terminal, even when this test runs in the background, where SIGINT is ignored.
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        [sys.executable, "-c", code, *argv], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     watchdog = threading.Timer(240, process.kill)  # a run that never prints its first line fails, not hangs
     watchdog.start()
