@@ -456,7 +456,7 @@ def run_train(args):
     check_new_output(args.out, (MODEL_EXTENSION,), args.overwrite)
     frame, schema = cli_tables.read_typed_table(args, UsageError)
     try:
-        model = cli_tables.report_training(frame, schema, args, TrainingError)
+        model = cli_tables.report_training(frame, schema, args, TrainingError, raise_if_interrupted)
     except ValueError as error:
         raise UsageError(str(error)) from None
     save_model(model, args.out)

@@ -55,7 +55,7 @@ def run_inspect(args, usage_error):
     return 0
 
 
-def train_table_model(args, frame, schema, training_error):
+def train_table_model(args, frame, schema, training_error, interrupt_check=None):
     """Builds and trains a `TableModel` with the options in `args`; returns (model, final loss, steps)."""
     import keras
 
@@ -72,6 +72,10 @@ def train_table_model(args, frame, schema, training_error):
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
             verbose=2 if args.verbose else 0,
+            # a Ctrl-C that Python dropped (in a garbage-collector callback) stops training at the next batch
+            callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: interrupt_check())]
+            if interrupt_check
+            else None,
         )
     except FloatingPointError as error:
         raise training_error(f"training diverged; try a smaller --learning-rate. {error}") from None
@@ -79,12 +83,12 @@ def train_table_model(args, frame, schema, training_error):
     return model, history.history["loss"][-1], steps
 
 
-def report_training(frame, schema, args, training_error):
+def report_training(frame, schema, args, training_error, interrupt_check=None):
     """Prints the table's shape and schema, trains, prints a one-line summary; returns the model."""
     print(f"training on {len(frame)} rows x {frame.shape[1]} columns:", flush=True)
     print("  " + schema.describe().replace("\n", "\n  "), flush=True)
     start = time.perf_counter()
-    model, loss, steps = train_table_model(args, frame, schema, training_error)
+    model, loss, steps = train_table_model(args, frame, schema, training_error, interrupt_check)
     print(f"trained {steps} steps in {time.perf_counter() - start:.1f} s; final loss {loss:.4f}")
     return model
 
