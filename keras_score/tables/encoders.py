@@ -321,15 +321,11 @@ def _nearest_code(block, codes):
 
 def _snap(x, values):
     """Each x replaced by the nearest of the sorted `values` (NaN stays NaN)."""
-    index = np.clip(np.searchsorted(values, x), 1, len(values) - 1) if len(values) > 1 else np.zeros(len(x), int)
     if len(values) == 1:
         return np.where(np.isnan(x), np.nan, values[0])
+    index = np.clip(np.searchsorted(values, x), 1, len(values) - 1)
     left, right = values[index - 1], values[index]
     return np.where(np.abs(x - left) <= np.abs(right - x), left, right)
-
-
-def _scalar(value):
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _numpy_kind(name):
