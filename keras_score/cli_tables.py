@@ -25,14 +25,21 @@ def add_reading_arguments(parser):
     )
 
 
+def delimiter(args, usage_error):
+    """The --delimiter character ("\\t" typed as two characters means a tab), or None to detect it."""
+    if args.delimiter is None:
+        return None
+    character = args.delimiter.replace("\\t", "\t")
+    if len(character) != 1:
+        raise usage_error(f"--delimiter: expected one character; received {args.delimiter!r}.")
+    return character
+
+
 def read_typed_table(args, usage_error):
     """(frame, schema, hints) of DATA as `args` say, printing the reading notes; errors as `usage_error`."""
     from keras_score.tables import TableSchema
 
-    if args.delimiter is not None and len(args.delimiter.replace("\\t", "\t")) != 1:
-        raise usage_error(f"--delimiter: expected one character; received {args.delimiter!r}.")
-    delimiter = None if args.delimiter is None else args.delimiter.replace("\\t", "\t")
-    frame, hints, notes = table_io.read_frame(args.data, delimiter=delimiter, header=args.header)
+    frame, hints, notes = table_io.read_frame(args.data, delimiter=delimiter(args, usage_error), header=args.header)
     for note in notes:
         print(f"note: {note}", flush=True)
     try:
@@ -136,7 +143,7 @@ def evaluate_table(model, args, usage_error):
     from keras_score.tables import closest_record_report
 
     def read(path, argument):
-        frame, _, _ = table_io.read_frame(path, argument, delimiter=args.delimiter, header=args.header)
+        frame, _, _ = table_io.read_frame(path, argument, delimiter=delimiter(args, usage_error), header=args.header)
         if list(frame.columns) == table_io.default_column_names(len(model.schema)):  # no header: the model's names
             frame.columns = model.schema.names
         frame = _typed_like(frame, model.schema)
