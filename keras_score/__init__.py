@@ -1,42 +1,71 @@
-"""keras_score: score-based (diffusion) generative models for Keras 3 on TensorFlow, JAX and PyTorch."""
+"""keras_score: score-based (diffusion) generative models for Keras 3 on TensorFlow, JAX and PyTorch.
 
-from keras_score import (
-    backend,
-    callbacks,
-    conditioning,
-    datasets,
-    guidance,
-    likelihood,
-    metrics,
-    networks,
-    noise_levels,
-    objectives,
-    parameterization,
-    samplers,
-    schedules,
-    tables,
-    weighting,
+The package imports lazily (`keras_score.lazy`): `import keras_score` imports
+no Keras, so that the `keras-score` command line can choose the backend
+first. Every module is imported, and every class registered with Keras,
+the moment Keras is imported or a public name below is first used.
+"""
+
+from keras_score.lazy import LazyPackage
+
+_PACKAGE = LazyPackage(
+    modules=[
+        "backend",
+        "callbacks",
+        "conditioning",
+        "datasets",
+        "guidance",
+        "likelihood",
+        "metrics",
+        "networks",
+        "noise_levels",
+        "objectives",
+        "parameterization",
+        "samplers",
+        "schedules",
+        "tables",
+        "weighting",
+        "denoiser",
+        "model",
+        "sde",
+    ],
+    exports={
+        "Denoiser": "denoiser",
+        "ScoreModel": "model",
+        "DenoisingScoreMatching": "objectives",
+        "Objective": "objectives",
+        "DataPrediction": "parameterization",
+        "EDMPreconditioning": "parameterization",
+        "EpsilonPrediction": "parameterization",
+        "Parameterization": "parameterization",
+        "ScorePrediction": "parameterization",
+        "VelocityPrediction": "parameterization",
+        "Sampler": "samplers",
+        "CosineSchedule": "schedules",
+        "EDMSchedule": "schedules",
+        "NoiseSchedule": "schedules",
+        "SubVPSchedule": "schedules",
+        "VESchedule": "schedules",
+        "VPSchedule": "schedules",
+        "SDE": "sde",
+    },
 )
-from keras_score.denoiser import Denoiser
-from keras_score.model import ScoreModel
-from keras_score.objectives import DenoisingScoreMatching, Objective
-from keras_score.parameterization import (
-    DataPrediction,
-    EDMPreconditioning,
-    EpsilonPrediction,
-    Parameterization,
-    ScorePrediction,
-    VelocityPrediction,
-)
-from keras_score.samplers import Sampler
-from keras_score.schedules import (
-    CosineSchedule,
-    EDMSchedule,
-    NoiseSchedule,
-    SubVPSchedule,
-    VESchedule,
-    VPSchedule,
-)
-from keras_score.sde import SDE
 
 __version__ = "0.1.0"
+__all__ = sorted([*_PACKAGE.modules, *_PACKAGE.exports])
+
+
+def __getattr__(name):
+    return _PACKAGE.attribute(name)
+
+
+def __dir__():
+    return sorted([*globals(), *__all__])
+
+
+def is_loaded():
+    """Whether every keras_score module has been imported (so that every class is registered with Keras)."""
+    return _PACKAGE.loaded
+
+
+_PACKAGE.start()

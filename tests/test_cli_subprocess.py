@@ -19,17 +19,13 @@ import keras_score
 PACKAGE_DIR = os.path.dirname(keras_score.__file__)
 TINY = ["--steps", "2", "--batch-size", "8", "--hidden-units", "8", "--blocks", "1"]
 
-# Runs `keras_score.cli.main(argv)` with the modules in BLOCKED made uninstallable and, when LAZY,
-# with a `keras_score` package whose __init__ imports nothing: the CLI must then choose the backend
-# before anything imports Keras. It prints the status and what it observed as a last JSON line.
+# Runs `keras_score.cli.main(argv)` with the modules in BLOCKED made uninstallable: the package imports
+# lazily, so the CLI must choose the backend before anything imports Keras. It prints the status and
+# what it observed as a last JSON line.
 BOOT = """
-import json, os, sys, types
+import json, os, sys
 for name in json.loads(os.environ.pop("BLOCKED", "[]")):
     sys.modules[name] = None  # `import name` fails and importlib.util.find_spec(name) is None
-if os.environ.pop("LAZY", ""):
-    package = types.ModuleType("keras_score")
-    package.__path__ = [os.environ.pop("PACKAGE_DIR")]
-    sys.modules["keras_score"] = package
 from keras_score import cli
 status = cli.main(sys.argv[1:])
 print(json.dumps({"status": status, "keras_imported": "keras" in sys.modules,
@@ -42,7 +38,7 @@ def _environment(tmp_path, **variables):
     env = {key: value for key, value in os.environ.items() if not key.startswith(("KERAS_", "TF_"))}
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    env.update(HOME=str(home), PACKAGE_DIR=PACKAGE_DIR, **variables)
+    env.update(HOME=str(home), PYTHONPATH=os.path.dirname(PACKAGE_DIR), **variables)  # this checkout
     return env
 
 
@@ -94,7 +90,7 @@ def test_sigint_during_training_prints_one_line(tmp_path):
 
 @pytest.mark.skipif(not _installed("jax"), reason="needs JAX, the first backend chosen")
 def test_help_imports_no_keras_and_a_backend_is_chosen(tmp_path):
-    env = _environment(tmp_path, LAZY="1", BLOCKED='["tensorflow"]')
+    env = _environment(tmp_path, BLOCKED='["tensorflow"]')
     result, report = _run(["--help"], env)
     assert result.returncode == 0 and report == {"status": 0, "keras_imported": False, "backend": None}, result.stderr
     assert "{inspect,train,sample,evaluate,demo}" in result.stdout
@@ -107,7 +103,7 @@ def test_help_imports_no_keras_and_a_backend_is_chosen(tmp_path):
 
 
 def test_no_backend_installed_is_one_line(tmp_path):
-    env = _environment(tmp_path, LAZY="1", BLOCKED='["jax", "tensorflow", "torch"]')
+    env = _environment(tmp_path, BLOCKED='["jax", "tensorflow", "torch"]')
     result, report = _run(["--help"], env)
     assert report["status"] == 0
     result, report = _run(["train", _data(tmp_path), "--out", str(tmp_path / "m.keras")], env)
@@ -115,7 +111,7 @@ def test_no_backend_installed_is_one_line(tmp_path):
     assert result.stderr.startswith("error: no Keras backend is installed") and len(result.stderr.splitlines()) == 1
     assert 'pip install "keras_score[jax]"' in result.stderr and "KERAS_BACKEND=jax|tensorflow|torch" in result.stderr
     # A backend that is named but missing: one line, too.
-    env = _environment(tmp_path, LAZY="1", BLOCKED='["tensorflow"]', KERAS_BACKEND="tensorflow")
+    env = _environment(tmp_path, BLOCKED='["tensorflow"]', KERAS_BACKEND="tensorflow")
     result, report = _run(["train", _data(tmp_path), "--out", str(tmp_path / "m.keras")], env)
     assert report["status"] == 1 and len(result.stderr.splitlines()) == 1, result.stderr
     assert result.stderr.startswith("error: the Keras backend 'tensorflow' cannot be imported")
@@ -124,7 +120,7 @@ def test_no_backend_installed_is_one_line(tmp_path):
 
 @pytest.mark.skipif(not _installed("tensorflow"), reason="TensorFlow is not installed")
 def test_tensorflow_start_up_log_stays_off_stderr(tmp_path):
-    env = _environment(tmp_path, LAZY="1", KERAS_BACKEND="tensorflow")
+    env = _environment(tmp_path, KERAS_BACKEND="tensorflow")
     out = tmp_path / "m.keras"
     result, report = _run(["train", _data(tmp_path), "--out", str(out), *TINY], env)
     assert report is not None and report["status"] == 0, result.stderr
@@ -132,11 +128,6 @@ def test_tensorflow_start_up_log_stays_off_stderr(tmp_path):
     assert "training on 32 rows" in result.stdout and out.exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="keras_score/__init__.py imports Keras, and so its backend, before the CLI can choose one or quiet "
-    "TensorFlow; remove this mark once the package imports its modules lazily",
-)
 @pytest.mark.parametrize(
     "variables, blocked",
     [({}, "tensorflow"), ({"KERAS_BACKEND": "tensorflow"}, None)],
