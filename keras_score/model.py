@@ -1,5 +1,6 @@
 """`ScoreModel`: a Keras model that trains a `Denoiser` with an objective and samples with `generate`."""
 
+import contextlib
 import json
 import sys
 
@@ -7,7 +8,8 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_score import backend, conditioning, likelihood, objectives, validation
+from keras_score import backend, conditioning, likelihood, objectives, precision, validation
+from keras_score import ema as ema_lib
 from keras_score import guidance as guidance_lib
 from keras_score import samplers as samplers_lib
 from keras_score.callbacks import NonFiniteLossGuard
@@ -60,6 +62,13 @@ class ScoreModel(keras.Model):
         p_uncond: probability of replacing an example's condition by the null
             condition during training (classifier-free guidance needs > 0).
         condition_units: size of the default encoder's embedding.
+        ema: an exponential moving average of the denoiser's weights
+            (`keras_score.ema.HalfLifeEMA`, `PowerFunctionEMA`, or a name in
+            `keras_score.ema.MOVING_AVERAGES`), or None. It is updated after
+            every optimiser step inside the compiled training step, saved
+            beside the raw weights, and used by `generate`, `log_prob` and
+            `evaluate` unless they are called with `use_ema=False`; the raw
+            weights keep training.
 
     Example:
     ```python
@@ -89,9 +98,10 @@ class ScoreModel(keras.Model):
         condition_encoder=None,
         p_uncond=0.1,
         condition_units=64,
+        ema=None,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**{**kwargs, "dtype": precision.full_precision_policy(kwargs.get("dtype"))})
         self.num_classes = None if num_classes is None else validation.check_int(num_classes, "num_classes", 1)
         self.context_dim = None if context_dim is None else validation.check_int(context_dim, "context_dim", 1)
         self.conditions = conditioning.condition_spec(conditions)
@@ -106,14 +116,18 @@ class ScoreModel(keras.Model):
             self.num_classes,
             self.condition_units,
             name="denoiser",
+            dtype=self.dtype_policy,
         )
         self.objective = objectives.get(objective)
         self.sde = SDE(self.schedule)
         self.normalize = validation.check_bool(normalize, "normalize")
         self.seed = validation.check_seed(seed)
         self.feature_names = None if feature_names is None else [str(n) for n in feature_names]
-        self.normalizer = Standardization(name="normalizer")
+        self.normalizer = Standardization(name="normalizer", dtype=self.dtype_policy)
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="training_noise")
+        self.ema = ema_lib.get(ema)
+        self.ema_weights = []
+        self.ema_steps = None
         self.data_shape = None
         self.last_num_function_evals = None
         self._generate_functions = {}
@@ -150,7 +164,77 @@ class ScoreModel(keras.Model):
             self.normalizer.build(input_shape)
         if not self.denoiser.built:
             self.denoiser.build(input_shape)
+        if self.ema is not None and not self.ema_weights:
+            self._build_ema()
         self.built = True
+
+    def _build_ema(self):
+        """The average's variables, one per trainable denoiser weight, starting at its value, and the step count."""
+        for i, weight in enumerate(self.denoiser.trainable_variables):
+            average = self.add_weight(
+                shape=weight.shape, dtype=weight.dtype, initializer="zeros", trainable=False, name=f"ema_{i}"
+            )
+            average.assign(ops.copy(weight.value))  # its own buffer: JAX donates the two separately
+            self.ema_weights.append(average)
+        self.ema_steps = self.add_weight(shape=(), dtype="int32", initializer="zeros", trainable=False, name="ema_steps")
+
+    def compile(self, optimizer="rmsprop", loss=None, auto_scale_loss=True, **kwargs):
+        """`keras.Model.compile`; with a "mixed_float16" network, the optimizer is wrapped in a `LossScaleOptimizer`.
+
+        Keras wraps it only when the model's own policy is mixed_float16;
+        here the model computes in float32 around a float16 network
+        (`keras_score.precision`), so the network's policy decides.
+        """
+        super().compile(optimizer=optimizer, loss=loss, auto_scale_loss=auto_scale_loss, **kwargs)
+        if (
+            auto_scale_loss
+            and self.network.dtype_policy.name == "mixed_float16"
+            and not isinstance(self.optimizer, keras.optimizers.LossScaleOptimizer)
+        ):
+            self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer, name="loss_scale_optimizer")
+
+    def train_step(self, *args):
+        """Keras' train step, followed (with an `ema`) by the average's update in the same compiled step."""
+        if self.ema is None:
+            return super().train_step(*args)
+        return backend.train_step_then(self, super().train_step, args, self._update_ema)
+
+    def _update_ema(self):
+        step = self.ema_steps + 1
+        self.ema_steps.assign(step)
+        self.ema.update(self.ema_weights, self.denoiser.trainable_variables, step)
+
+    @contextlib.contextmanager
+    def swap_ema_weights(self, use_ema=True):
+        """Within the block, the denoiser's trainable weights are the EMA's; the raw weights return after it.
+
+        Does nothing for a model without `ema` or with `use_ema` False. The
+        raw weights come back even if the block raises.
+
+        Args:
+            use_ema: whether to swap (None: when the model has an EMA).
+
+        Example:
+        >>> with model.swap_ema_weights():
+        ...     d = model.denoise(x, t)  # with the averaged weights
+        """
+        if self.ema is None or use_ema is False or not self.ema_weights:
+            yield
+            return
+        weights = self.denoiser.trainable_variables
+        raw = [ops.copy(weight.value) for weight in weights]
+        try:
+            for weight, average in zip(weights, self.ema_weights):
+                weight.assign(ops.copy(average.value))
+            yield
+        finally:
+            for weight, value in zip(weights, raw):
+                weight.assign(value)
+
+    def evaluate(self, *args, use_ema=None, **kwargs):
+        """`keras.Model.evaluate`, with the EMA weights when the model has an `ema` (unless `use_ema=False`)."""
+        with self.swap_ema_weights(use_ema):
+            return super().evaluate(*args, **kwargs)
 
     def call(self, inputs, training=False):
         """The data x₀ of a batch in the model's standardised space (the loss is in `compute_loss`).
@@ -326,7 +410,7 @@ class ScoreModel(keras.Model):
             self.schedule, x, t, self.denoise(x, t, condition, guidance_scale, **entries)
         )
 
-    def log_prob(self, x, **kwargs):
+    def log_prob(self, x, use_ema=None, **kwargs):
         """Log-density of each example in nats, in data units, by the probability-flow ODE.
 
         Runs `keras_score.likelihood.log_prob` on the standardised data
@@ -337,6 +421,7 @@ class ScoreModel(keras.Model):
 
         Args:
             x: data of shape (n, *data_shape), in data units.
+            use_ema: use the EMA weights (default: when the model has an `ema`).
             **kwargs: options of `keras_score.likelihood.log_prob` (solver,
                 steps, rtol, atol, divergence, probes, batch_size, verbose, ...).
 
@@ -357,14 +442,15 @@ class ScoreModel(keras.Model):
                 f"`x` must have shape (n, {', '.join(map(str, self.data_shape))}) like the training data; "
                 f"received shape {x.shape}."
             )
-        result = likelihood.log_prob(
-            self.denoiser,
-            self.schedule,
-            self.normalize_data(x),
-            variables=self.variables,
-            cache=self._log_prob_functions,
-            **kwargs,
-        )
+        with self.swap_ema_weights(use_ema):
+            result = likelihood.log_prob(
+                self.denoiser,
+                self.schedule,
+                self.normalize_data(x),
+                variables=self.variables,
+                cache=self._log_prob_functions,
+                **kwargs,
+            )
         log_det = 0.0
         if self.normalize:
             std = ops.convert_to_numpy(self.normalizer.std).astype(np.float64)
@@ -392,6 +478,7 @@ class ScoreModel(keras.Model):
         guidance_scale=None,
         guidance=None,
         verbose="auto",
+        use_ema=None,
     ):
         """Draws `num_samples` new samples, in data units.
 
@@ -428,6 +515,8 @@ class ScoreModel(keras.Model):
                 measurement gradient, inpainting) or a list of them.
             verbose: 0, 1, or "auto" (a progress bar over the batches when
                 the output is a terminal).
+            use_ema: sample with the EMA weights (default: when the model has
+                an `ema`).
 
         Returns:
             numpy array of shape (num_samples, *data_shape), or
@@ -450,6 +539,7 @@ class ScoreModel(keras.Model):
             guidance_scale=guidance_scale,
             guidance=guidance,
             verbose=verbose,
+            use_ema=use_ema,
         )
         if not return_trajectory:
             return np.concatenate(list(batches))
@@ -471,6 +561,7 @@ class ScoreModel(keras.Model):
         guidance_scale=None,
         guidance=None,
         verbose="auto",
+        use_ema=None,
     ):
         """Draws `num_samples` samples batch by batch: a generator of numpy arrays in data units.
 
@@ -518,12 +609,14 @@ class ScoreModel(keras.Model):
                     lambda a: ops.convert_to_tensor(a, dtype="int32" if a.dtype.kind in "iu" else self.compute_dtype),
                     guidance_lib.slice_conditions(conditions, start, stop),
                 )
-                result = run(
-                    ops.convert_to_tensor(noise * self.sde.prior_std(), dtype=self.compute_dtype),
-                    ops.convert_to_tensor(times, dtype=self.compute_dtype),
-                    ops.convert_to_tensor((seed + start) % (validation.SEED_MAX + 1), dtype="int32"),
-                    tensors,
-                )
+                with self.swap_ema_weights(use_ema):
+                    result = run(
+                        ops.convert_to_tensor(noise * self.sde.prior_std(), dtype=self.compute_dtype),
+                        ops.convert_to_tensor(times, dtype=self.compute_dtype),
+                        ops.convert_to_tensor((seed + start) % (validation.SEED_MAX + 1), dtype="int32"),
+                        tensors,
+                    )
+                    result = keras.tree.map_structure(ops.convert_to_numpy, result)
                 samples = ops.convert_to_numpy(self.denormalize_data(result["x"]))
                 self.last_num_function_evals = int(ops.convert_to_numpy(result["num_function_evals"]))
                 if not np.all(np.isfinite(samples)):
@@ -630,6 +723,7 @@ class ScoreModel(keras.Model):
                 ),
                 "p_uncond": self.p_uncond,
                 "condition_units": self.condition_units,
+                "ema": None if self.ema is None else keras.saving.serialize_keras_object(self.ema),
             }
         )
         return config
@@ -637,7 +731,7 @@ class ScoreModel(keras.Model):
     @classmethod
     def from_config(cls, config):
         config = dict(config)
-        for key in ("network", "schedule", "parameterization", "objective", "condition_encoder"):
+        for key in ("network", "schedule", "parameterization", "objective", "condition_encoder", "ema"):
             if config.get(key) is not None:
                 config[key] = keras.saving.deserialize_keras_object(config[key])
         return cls(**config)

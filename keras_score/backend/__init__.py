@@ -1,18 +1,21 @@
 """The one place where keras_score branches on the Keras backend.
 
 Everything else in the library is written with `keras.ops` and
-`keras.random`. Four things cannot be: compiling a whole sampling loop
+`keras.random`. Five things cannot be: compiling a whole sampling loop
 (`jax.jit` with stateless variables, `tf.function`, eager `torch.no_grad`),
 drawing noise from a seed tensor inside that loop, derivatives with
 respect to the inputs (for guidance, and inside the score-matching losses,
-differentiable again w.r.t. the weights), and restoring a model's variables
-after a failed `fit` (JAX purges them during training).
+differentiable again w.r.t. the weights), restoring a model's variables
+after a failed `fit` (JAX purges them during training), and updating a
+model's own variables after the optimiser step inside the compiled
+training step (stateless on JAX).
 """
 
 from keras_score.backend.autodiff import check_second_derivatives, gradient, vector_jacobian_product
 from keras_score.backend.compile import compile_function
 from keras_score.backend.random import stateless_normal
 from keras_score.backend.state import restore_on_error
+from keras_score.backend.train_step import train_step_then
 
 __all__ = [
     "check_second_derivatives",
@@ -20,5 +23,6 @@ __all__ = [
     "gradient",
     "restore_on_error",
     "stateless_normal",
+    "train_step_then",
     "vector_jacobian_product",
 ]
