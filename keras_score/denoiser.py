@@ -3,7 +3,7 @@
 import keras
 from keras import ops
 
-from keras_score import conditioning
+from keras_score import conditioning, precision
 from keras_score import parameterization as parameterization_lib
 from keras_score import schedules
 from keras_score.guidance.classifier_free import classifier_free_guidance
@@ -24,7 +24,8 @@ class Denoiser(keras.layers.Layer):
     (α·D − x)/σ². Samplers, guidance and the likelihood take the layer (or
     its `score`) as a plain function; its weights are all the state a
     trained model needs to sample, so an EMA copy is `from_config` +
-    `set_weights`.
+    `set_weights`. Under a mixed-precision policy the network computes in
+    low precision and the rest in float32 (`keras_score.precision`).
 
     Args:
         network: a Keras layer F((x, c_noise)) — or F((x, c_noise, e)) for a
@@ -72,7 +73,7 @@ class Denoiser(keras.layers.Layer):
         condition_units=64,
         **kwargs,
     ):
-        super().__init__(**kwargs)
+        super().__init__(**{**kwargs, "dtype": precision.full_precision_policy(kwargs.get("dtype"))})
         if not isinstance(network, keras.layers.Layer):
             raise ValueError(f"`network` must be a Keras layer or model; received {network!r}.")
         if condition_encoder is not None and not isinstance(condition_encoder, keras.layers.Layer):
@@ -134,7 +135,7 @@ class Denoiser(keras.layers.Layer):
         inputs = (c_in * x, self.parameterization.c_noise(alpha, sigma))
         if self.is_conditional:
             inputs = inputs + (self.embed_condition(condition, batch_size, training),)
-        return self.network(inputs, training=training)
+        return ops.cast(self.network(inputs, training=training), x.dtype)  # from a mixed-precision network
 
     def __call__(self, x, t, condition=None, training=False):
         x = ops.convert_to_tensor(x, dtype=self.compute_dtype)
@@ -147,7 +148,7 @@ class Denoiser(keras.layers.Layer):
     def _from_output(self, x, t, output):
         alpha = expand_to(self.schedule.alpha(t), x)
         sigma = expand_to(self.schedule.sigma(t), x)
-        return self.parameterization.denoise(x, ops.cast(output, x.dtype), alpha, sigma)
+        return self.parameterization.denoise(x, output, alpha, sigma)
 
     def guided(self, x, t, condition, guidance_scale):
         """Classifier-free guidance D̃ = D(x, t) + w·(D(x, t | c) − D(x, t)), both from one batched call.
