@@ -18,13 +18,18 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
     Snapshots are host copies made at epoch boundaries only, where every
     backend has synchronised its training state.
 
+    Args:
+        checkpoint: the run's `keras_score.checkpoint.Checkpoint`, if any;
+            the message then names its last good file.
+
     Example:
     >>> guard = NonFiniteLossGuard()
     >>> model.fit(data, callbacks=[guard]); guard.raise_if_stopped()
     """
 
-    def __init__(self):
+    def __init__(self, checkpoint=None):
         super().__init__()
+        self.checkpoint = checkpoint
         self.stopped_at = None
         self._snapshot = None
         self._epoch = 0
@@ -66,7 +71,11 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
             return
         epoch, batch, loss = self.stopped_at
         kept = "the weights from before training" if epoch == 0 else f"the weights at the end of epoch {epoch}"
+        saved = ""
+        if self.checkpoint is not None and self.checkpoint.latest_path() is not None:
+            step = self.checkpoint.state()["step"]
+            saved = f" The last good checkpoint (step {step}) is {self.checkpoint.latest_path()!r}."
         raise FloatingPointError(
             f"Training stopped: the loss became {loss} at epoch {epoch + 1}, batch {batch + 1}; the model keeps "
-            f"{kept}. Lower the learning rate, or check the data for NaN or Inf values."
+            f"{kept}.{saved} Lower the learning rate, or check the data for NaN or Inf values."
         )

@@ -13,6 +13,7 @@ from keras_score import ema as ema_lib
 from keras_score import guidance as guidance_lib
 from keras_score import samplers as samplers_lib
 from keras_score.callbacks import NonFiniteLossGuard
+from keras_score.checkpoint import Checkpoint
 from keras_score.denoiser import Denoiser
 from keras_score.normalization import Standardization, iterate_batches
 from keras_score.sde import SDE
@@ -193,6 +194,12 @@ class ScoreModel(keras.Model):
         ):
             self.optimizer = keras.optimizers.LossScaleOptimizer(self.optimizer, name="loss_scale_optimizer")
 
+    def compile_from_config(self, config):
+        """Compiles a loaded model as it was saved (Keras skips this for a model with its own `compile`)."""
+        self.compile(**keras.saving.deserialize_keras_object(config))
+        if self.built:
+            self.optimizer.build(self.trainable_variables)
+
     def train_step(self, *args):
         """Keras' train step, followed (with an `ema`) by the average's update in the same compiled step."""
         if self.ema is None:
@@ -326,7 +333,10 @@ class ScoreModel(keras.Model):
         (shape, dtype, labels in [0, num_classes)). A loss that becomes NaN
         or Inf stops training with a `FloatingPointError` and restores the
         weights of the last epoch that ended finite. A call that fails leaves
-        the model as it was before it, on every backend.
+        the model as it was before it, on every backend. With a
+        `keras_score.checkpoint.Checkpoint` among the callbacks, the latest
+        checkpoint in its folder is restored first and training goes on
+        from its step (exactly, for arrays).
         """
         self._check_training_arrays(x, y)
         if not self.built:
@@ -334,8 +344,12 @@ class ScoreModel(keras.Model):
             self.build((None, *np.shape(first)[1:]))
         if self.normalize and not self.normalizer.is_adapted:
             self.normalizer.adapt(x)
-        guard = NonFiniteLossGuard()
-        callbacks = list(kwargs.pop("callbacks", None) or []) + [guard]
+        callbacks = list(kwargs.pop("callbacks", None) or [])
+        checkpoint = next((c for c in callbacks if isinstance(c, Checkpoint)), None)
+        if checkpoint is not None:
+            x, y, kwargs = checkpoint.prepare_fit(self, x, y, kwargs)
+        guard = NonFiniteLossGuard(checkpoint)
+        callbacks.append(guard)
         variables = list(self.variables) + list(self.metrics_variables)
         if self.optimizer is not None:
             if not self.optimizer.built:  # so that a failure inside `fit` finds its state there to restore
