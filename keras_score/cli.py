@@ -211,6 +211,14 @@ def build_parser():
     _add_overwrite_argument(train, "replace --out if it exists")
     cli_tables.add_reading_arguments(train)
     _add_training_arguments(train, TRAIN_DEFAULTS)
+    train.add_argument(
+        "--checkpoint",
+        metavar="DIR",
+        help="write the training state to DIR every --checkpoint-every steps; run the same command again to resume",
+    )
+    train.add_argument(
+        "--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints (default 500)"
+    )
     train.set_defaults(handler=run_train)
 
     sample = commands.add_parser("sample", help="draw samples from a trained model")
@@ -737,9 +745,12 @@ def import_keras(backend, quiet):
 def _interrupted_message(args):
     """The message of a run stopped by Ctrl-C: what was written, if anything."""
     written = getattr(args, "written", None)
+    resume = ""
+    if getattr(args, "checkpoint", None) and os.path.exists(os.path.join(args.checkpoint, "checkpoint.json")):
+        resume = f" Training can resume from the checkpoint in {args.checkpoint!r}: run the same command again."
     if not written:
-        return "interrupted; nothing was written."
-    return f"interrupted; wrote only {', '.join(written)} (no partial file was left)."
+        return f"interrupted; nothing was written.{resume}"
+    return f"interrupted; wrote only {', '.join(written)} (no partial file was left).{resume}"
 
 
 def main(argv=None):

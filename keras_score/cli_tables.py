@@ -6,6 +6,7 @@ on a model of a typed table. Messages that a user should read go to stdout,
 notes about how the input was read start with "note: ".
 """
 
+import math
 import sys
 import time
 
@@ -69,8 +70,18 @@ def train_table_model(args, frame, schema, training_error, interrupt_check=None)
     from keras_score.networks import MLP
     from keras_score.tables import TableModel
 
+    from keras_score.checkpoint import Checkpoint
+
     keras.utils.set_random_seed(args.seed)
     model = TableModel(MLP(args.hidden_units, args.blocks), schema=schema, seed=args.seed)
+    callbacks = []
+    if interrupt_check:  # a Ctrl-C that Python dropped (in a garbage-collector callback) stops training at the next batch
+        callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: interrupt_check()))
+    if getattr(args, "checkpoint", None):
+        checkpoint = Checkpoint(args.checkpoint, every_steps=args.checkpoint_every)
+        callbacks.append(checkpoint)
+        if checkpoint.state() is not None:
+            print(f"resuming from the checkpoint of step {checkpoint.state()['step']} in {args.checkpoint}", flush=True)
     try:
         history = model.fit(
             frame,
@@ -79,15 +90,17 @@ def train_table_model(args, frame, schema, training_error, interrupt_check=None)
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
             verbose=2 if args.verbose else 0,
-            # a Ctrl-C that Python dropped (in a garbage-collector callback) stops training at the next batch
-            callbacks=[keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: interrupt_check())]
-            if interrupt_check
-            else None,
+            callbacks=callbacks,
         )
+    except ValueError as error:
+        if not getattr(args, "checkpoint", None):
+            raise
+        raise training_error(f"--checkpoint {args.checkpoint!r}: {error}") from None
     except FloatingPointError as error:
         raise training_error(f"training diverged; try a smaller --learning-rate. {error}") from None
     steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    return model, history.history["loss"][-1], steps
+    losses = history.history.get("loss") or [math.nan]  # none when a resumed run had no steps left
+    return model, losses[-1], steps
 
 
 def report_training(frame, schema, args, training_error, interrupt_check=None):

@@ -80,3 +80,21 @@ def test_schema_override_and_the_privacy_check(trained, tmp_path, capsys):
     assert "closest training record: median distance" in report and "held-out rows" in report
     assert main(["train", data, "--out", out, "--overwrite", "--schema", str(tmp_path / "nope.json"), *TINY]) == 2
     assert "--schema" in capsys.readouterr().err
+
+
+def test_train_checkpoints_and_the_same_command_resumes(tmp_path, capsys):
+    data = mixed_csv(tmp_path / "data.csv", n=60)
+    folder = tmp_path / "run"
+    command = ["train", data, "--out", str(tmp_path / "m.keras"), "--steps", "4", *TINY[2:]]
+    command += ["--checkpoint", str(folder), "--checkpoint-every", "2"]
+    assert main(command) == 0
+    assert (folder / "checkpoint.json").exists() and sorted(p.name for p in folder.glob("step-*")) == [
+        "step-000000002.keras",
+        "step-000000004.keras",
+    ]
+    capsys.readouterr()
+    assert main([*command, "--overwrite"]) == 0
+    out = capsys.readouterr().out
+    assert f"resuming from the checkpoint of step 4 in {folder}" in out and "trained 4 steps" in out
+    assert main([*command[:4], "--steps", "8", *command[6:], "--overwrite"]) == 1  # other steps: other rows
+    assert "error: --checkpoint" in capsys.readouterr().err
