@@ -275,6 +275,8 @@ def log_prob(
     else:
         steps = check_int(steps, "steps", minimum=1)
     batch_size = x.shape[0] if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
+    backend.check_batch_size(batch_size, "batch_size")
+    backend.check_batch_size(x.shape[0] % batch_size or batch_size, "len(x) % batch_size (the last batch)")
     start_time = _start_time(schedule, t_min)
     if solver == "rk45":
         times = np.array([start_time, schedule.t_max])
@@ -310,7 +312,8 @@ def log_prob(
         v = shared_probes
         if v is None:
             v = divergence_probes(len(batch), data_shape, divergence, probes, probe_distribution, seed, start)
-        latent, delta, solution = compiled(ops.convert_to_tensor(batch), ops.convert_to_tensor(v), times)
+        batch, v = backend.distribute_batch((ops.convert_to_tensor(batch), ops.convert_to_tensor(v)), len(batch))
+        latent, delta, solution = compiled(batch, v, times)
         if solver == "rk45":
             dormand_prince.check_solved(solution, times, max_steps)
         for key, value in zip(outputs, (prior_log_prob(latent), delta, latent)):

@@ -339,6 +339,11 @@ class ScoreModel(keras.Model):
         from its step (exactly, for arrays).
         """
         self._check_training_arrays(x, y)
+        if backend.batch_devices() > 1 and (hasattr(x, "shape") or isinstance(x, dict)):
+            batch_size = kwargs.get("batch_size") or 32
+            backend.check_batch_size(batch_size, "batch_size")
+            rows = len(keras.tree.flatten(x)[0])
+            backend.check_batch_size(rows % batch_size or batch_size, "len(x) % batch_size (the last batch)")
         if not self.built:
             first = next(iter(iterate_batches(x)))
             self.build((None, *np.shape(first)[1:]))
@@ -602,6 +607,8 @@ class ScoreModel(keras.Model):
         self._check_built("generate")
         num_samples = validation.check_int(num_samples, "num_samples", minimum=1)
         batch_size = num_samples if batch_size is None else validation.check_int(batch_size, "batch_size", 1)
+        backend.check_batch_size(batch_size, "batch_size")
+        backend.check_batch_size(num_samples % batch_size or batch_size, "num_samples % batch_size (the last batch)")
         seed = validation.check_seed(seed)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (validation.SEED_MAX + 1))
@@ -623,9 +630,13 @@ class ScoreModel(keras.Model):
                     lambda a: ops.convert_to_tensor(a, dtype="int32" if a.dtype.kind in "iu" else self.compute_dtype),
                     guidance_lib.slice_conditions(conditions, start, stop),
                 )
+                noise, tensors = backend.distribute_batch(
+                    (ops.convert_to_tensor(noise * self.sde.prior_std(), dtype=self.compute_dtype), tensors),
+                    stop - start,
+                )  # across the devices of a keras.distribution
                 with self.swap_ema_weights(use_ema):
                     result = run(
-                        ops.convert_to_tensor(noise * self.sde.prior_std(), dtype=self.compute_dtype),
+                        noise,
                         ops.convert_to_tensor(times, dtype=self.compute_dtype),
                         ops.convert_to_tensor((seed + start) % (validation.SEED_MAX + 1), dtype="int32"),
                         tensors,

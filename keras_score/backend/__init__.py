@@ -1,23 +1,28 @@
 """The one place where keras_score branches on the Keras backend.
 
 Everything else in the library is written with `keras.ops` and
-`keras.random`. Five things cannot be: compiling a whole sampling loop
+`keras.random`. Six things cannot be: compiling a whole sampling loop
 (`jax.jit` with stateless variables, `tf.function`, eager `torch.no_grad`),
 drawing noise from a seed tensor inside that loop, derivatives with
 respect to the inputs (for guidance, and inside the score-matching losses,
 differentiable again w.r.t. the weights), restoring a model's variables
-after a failed `fit` (JAX purges them during training), and updating a
+after a failed `fit` (JAX purges them during training), updating a
 model's own variables after the optimiser step inside the compiled
-training step (stateless on JAX).
+training step (stateless on JAX), and laying a batch out across the
+devices of a `keras.distribution` (JAX only).
 """
 
 from keras_score.backend.autodiff import check_second_derivatives, gradient, vector_jacobian_product
 from keras_score.backend.compile import compile_function
+from keras_score.backend.distribute import batch_devices, check_batch_size, distribute_batch
 from keras_score.backend.random import stateless_normal
 from keras_score.backend.state import restore_on_error
 from keras_score.backend.train_step import train_step_then
 
 __all__ = [
+    "batch_devices",
+    "check_batch_size",
+    "distribute_batch",
     "check_second_derivatives",
     "compile_function",
     "gradient",

@@ -1,0 +1,57 @@
+"""Sharding a batch across the devices of the active `keras.distribution` (JAX)."""
+
+import keras
+
+
+def batch_devices():
+    """The number of devices a batch is split over by the active distribution (1 without one).
+
+    Keras' distribution API (`keras.distribution.DataParallel`,
+    `ModelParallel`) runs on JAX; on the other backends this is 1.
+    """
+    if keras.backend.backend() != "jax" or keras.distribution.distribution() is None:
+        return 1
+    distribution = keras.distribution.distribution()
+    mesh = distribution.device_mesh
+    return int(mesh.shape[mesh.axis_names.index(distribution.batch_dim_name)])
+
+
+def check_batch_size(batch_size, argument):
+    """Raises a `ValueError` naming `argument` if `batch_size` does not split evenly over the devices."""
+    devices = batch_devices()
+    if batch_size % devices:
+        raise ValueError(
+            f"`{argument}` must be a multiple of the {devices} devices of the active keras.distribution "
+            f"(each device takes an equal share of the batch); received {batch_size}."
+        )
+
+
+def distribute_batch(tensors, batch_size):
+    """Lays out each tensor of `tensors` whose first dimension is `batch_size` across the devices.
+
+    Under a `keras.distribution` on JAX, such a tensor is split along its
+    first axis by the distribution's data layout, so a compiled function
+    fed with it runs on every device; other tensors, and every tensor
+    without a distribution, are returned as they are.
+
+    Args:
+        tensors: a structure of tensors (a dict, a list, or one tensor).
+        batch_size: the batch's size.
+
+    Returns:
+        The same structure.
+
+    Example:
+    >>> keras.distribution.set_distribution(keras.distribution.DataParallel())
+    >>> noise = distribute_batch(keras.ops.zeros((64, 2)), 64)  # 16 rows on each of 4 devices
+    """
+    if batch_devices() == 1:
+        return tensors
+    distribution = keras.distribution.distribution()
+
+    def lay_out(tensor):
+        if len(tensor.shape) == 0 or tensor.shape[0] != batch_size:
+            return tensor
+        return keras.distribution.distribute_tensor(tensor, distribution.get_data_layout(tensor.shape))
+
+    return keras.tree.map_structure(lay_out, tensors)

@@ -1,0 +1,62 @@
+"""Data-parallel training and sampling on keras.distribution (JAX, 4 host devices) and tf.distribute (TensorFlow)."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import pytest
+
+import keras_score
+
+REPO = os.path.dirname(os.path.dirname(keras_score.__file__))
+
+JAX_DATA_PARALLEL = """
+import numpy as np, keras, jax, keras_score
+from keras_score import backend
+assert len(jax.devices()) == 4
+
+def trained():
+    keras.utils.set_random_seed(0)
+    model = keras_score.ScoreModel(keras_score.networks.MLP(hidden_units=16, num_blocks=1), ema="edm", seed=3)
+    model.compile(keras.optimizers.Adam(1e-2))
+    model.fit(data, batch_size=32, epochs=2, verbose=0, shuffle=False)
+    return model
+
+data = keras_score.datasets.GaussianMixture.ring().sample(128, seed=0)
+single = trained()
+samples = single.generate(16, steps=4, seed=0, batch_size=8)
+log_prob = single.log_prob(data[:8], steps=4, solver="heun")
+
+keras.distribution.set_distribution(keras.distribution.DataParallel(devices=jax.devices()))
+parallel = trained()
+assert parallel.denoiser.trainable_variables[0].value.sharding.num_devices == 4  # replicated
+for a, b in zip(single.variables, parallel.variables):
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b), atol=1e-5)
+assert backend.distribute_batch(keras.ops.zeros((8, 2)), 8).sharding.num_devices == 4
+parallel.set_weights(single.get_weights())
+np.testing.assert_allclose(parallel.generate(16, steps=4, seed=0, batch_size=8), samples, rtol=1e-5, atol=1e-5)
+np.testing.assert_allclose(parallel.log_prob(data[:8], steps=4, solver="heun"), log_prob, rtol=1e-5, atol=1e-5)
+for call, match in (
+    (lambda: parallel.generate(12, steps=2, batch_size=6), "`batch_size` must be a multiple of the 4 devices"),
+    (lambda: parallel.generate(10, steps=2, batch_size=8), "the last batch"),
+    (lambda: parallel.fit(data, batch_size=30, epochs=1, verbose=0), "received 30"),
+    (lambda: parallel.log_prob(data[:6], steps=2, solver="heun"), "received 6"),
+):
+    try:
+        call()
+    except ValueError as error:
+        assert match in str(error), error
+    else:
+        raise AssertionError(f"no error for {match!r}")
+print("ok")
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "jax", reason="keras.distribution runs on JAX")
+def test_jax_data_parallel_matches_one_device():
+    env = dict(os.environ, PYTHONPATH=REPO, KERAS_BACKEND="jax", XLA_FLAGS="--xla_force_host_platform_device_count=4")
+    result = subprocess.run(
+        [sys.executable, "-c", JAX_DATA_PARALLEL], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
