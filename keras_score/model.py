@@ -259,7 +259,7 @@ class ScoreModel(keras.Model):
         loss = ops.mean(per_example) if sample_weight is None else ops.mean(per_example * sample_weight)
         for extra in self.losses:
             loss = loss + extra
-        return loss
+        return backend.scale_loss_for_replicas(loss)
 
     def per_example_loss(self, x, condition=None, training=False, **entries):
         """The objective's loss of every example, at fresh random noise.
@@ -344,21 +344,22 @@ class ScoreModel(keras.Model):
             backend.check_batch_size(batch_size, "batch_size")
             rows = len(keras.tree.flatten(x)[0])
             backend.check_batch_size(rows % batch_size or batch_size, "len(x) % batch_size (the last batch)")
-        if not self.built:
-            first = next(iter(iterate_batches(x)))
-            self.build((None, *np.shape(first)[1:]))
-        if self.normalize and not self.normalizer.is_adapted:
-            self.normalizer.adapt(x)
         callbacks = list(kwargs.pop("callbacks", None) or [])
         checkpoint = next((c for c in callbacks if isinstance(c, Checkpoint)), None)
-        if checkpoint is not None:
-            x, y, kwargs = checkpoint.prepare_fit(self, x, y, kwargs)
+        with backend.strategy_scope(self):  # variables made here are a tf.distribute strategy's, as in `fit`
+            if not self.built:
+                first = next(iter(iterate_batches(x)))
+                self.build((None, *np.shape(first)[1:]))
+            if self.normalize and not self.normalizer.is_adapted:
+                self.normalizer.adapt(x)
+            if self.optimizer is not None and not self.optimizer.built:
+                self.optimizer.build(self.trainable_variables)  # so that a failure inside `fit` finds it to restore
+            if checkpoint is not None:
+                x, y, kwargs = checkpoint.prepare_fit(self, x, y, kwargs)
         guard = NonFiniteLossGuard(checkpoint)
         callbacks.append(guard)
         variables = list(self.variables) + list(self.metrics_variables)
         if self.optimizer is not None:
-            if not self.optimizer.built:  # so that a failure inside `fit` finds its state there to restore
-                self.optimizer.build(self.trainable_variables)
             variables += list(self.optimizer.variables)
         with backend.restore_on_error(variables):
             history = super().fit(x, y, callbacks=callbacks, **kwargs)

@@ -60,3 +60,51 @@ def test_jax_data_parallel_matches_one_device():
         [sys.executable, "-c", JAX_DATA_PARALLEL], env=env, capture_output=True, text=True, timeout=300
     )
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+TF_MIRRORED = """
+import tensorflow as tf
+cpu = tf.config.list_physical_devices("CPU")[0]
+tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+import numpy as np, keras, keras_score
+
+data = keras_score.datasets.GaussianMixture.ring().sample(256, seed=0)
+
+def trained(strategy):
+    keras.utils.set_random_seed(0)
+    with strategy.scope():
+        model = keras_score.ScoreModel(keras_score.networks.MLP(hidden_units=32, num_blocks=1), ema="edm", seed=3)
+        model.compile(keras.optimizers.SGD(0.05))  # not Adam, which would hide a gradient twice too large
+    losses = model.fit(data, batch_size=32, epochs=6, verbose=0).history["loss"]
+    return model, losses
+
+single, single_losses = trained(tf.distribute.get_strategy())
+strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
+assert strategy.num_replicas_in_sync == 2
+model, losses = trained(strategy)
+for variable in (model.denoiser.trainable_variables[0], model.ema_weights[0]):
+    values = variable.value.values  # a MirroredVariable: one copy per replica, kept equal
+    assert len(values) == 2 and np.array_equal(values[0].numpy(), values[1].numpy())
+assert np.all(np.isfinite(losses))
+# The loss is the global batch's mean (each replica's scaled by 1/2): its level matches one device's.
+assert abs(np.mean(losses) - np.mean(single_losses)) < 0.1 * np.mean(single_losses), (losses, single_losses)
+# The weights moved as far from the common initial weights as on one device (not twice as far).
+keras.utils.set_random_seed(0)
+start = keras_score.ScoreModel(keras_score.networks.MLP(hidden_units=32, num_blocks=1), seed=3)
+start.build((None, 2))
+moved = [np.abs(keras.ops.convert_to_numpy(a) - keras.ops.convert_to_numpy(b)).mean()
+         for m in (single, model) for a, b in zip(m.denoiser.trainable_variables, start.denoiser.trainable_variables)]
+half = len(moved) // 2
+ratio = np.sum(moved[half:]) / np.sum(moved[:half])
+assert 0.7 < ratio < 1.4, ratio
+samples = model.generate(64, steps=8, seed=0)
+assert samples.shape == (64, 2) and np.all(np.isfinite(samples))
+print("ok")
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="tf.distribute is TensorFlow's")
+def test_tensorflow_mirrored_strategy_trains_on_two_logical_devices():
+    env = dict(os.environ, PYTHONPATH=REPO, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
+    result = subprocess.run([sys.executable, "-c", TF_MIRRORED], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]

@@ -9,12 +9,19 @@ differentiable again w.r.t. the weights), restoring a model's variables
 after a failed `fit` (JAX purges them during training), updating a
 model's own variables after the optimiser step inside the compiled
 training step (stateless on JAX), and laying a batch out across the
-devices of a `keras.distribution` (JAX only).
+devices of a `keras.distribution` (JAX), or entering a model's
+`tf.distribute` strategy scope (TensorFlow).
 """
 
 from keras_score.backend.autodiff import check_second_derivatives, gradient, vector_jacobian_product
 from keras_score.backend.compile import compile_function
-from keras_score.backend.distribute import batch_devices, check_batch_size, distribute_batch
+from keras_score.backend.distribute import (
+    batch_devices,
+    check_batch_size,
+    distribute_batch,
+    scale_loss_for_replicas,
+    strategy_scope,
+)
 from keras_score.backend.random import stateless_normal
 from keras_score.backend.state import restore_on_error
 from keras_score.backend.train_step import train_step_then
@@ -27,7 +34,9 @@ __all__ = [
     "compile_function",
     "gradient",
     "restore_on_error",
+    "scale_loss_for_replicas",
     "stateless_normal",
+    "strategy_scope",
     "train_step_then",
     "vector_jacobian_product",
 ]

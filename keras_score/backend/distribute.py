@@ -1,4 +1,6 @@
-"""Sharding a batch across the devices of the active `keras.distribution` (JAX)."""
+"""Data parallelism: sharding a batch over a `keras.distribution` (JAX); the `tf.distribute` scope (TensorFlow)."""
+
+import contextlib
 
 import keras
 
@@ -55,3 +57,46 @@ def distribute_batch(tensors, batch_size):
         return keras.distribution.distribute_tensor(tensor, distribution.get_data_layout(tensor.shape))
 
     return keras.tree.map_structure(lay_out, tensors)
+
+
+def strategy_scope(model):
+    """The scope in which `model` creates variables: its `tf.distribute` strategy's on TensorFlow.
+
+    A model built under `strategy.scope()` on TensorFlow creates its
+    variables (the weights it builds lazily at the first `fit`, the
+    optimizer's) as the strategy's mirrored variables only inside that scope.
+
+    Args:
+        model: a Keras model.
+
+    Returns:
+        A context manager (a no-op on JAX and PyTorch).
+
+    Example:
+    >>> with strategy_scope(model):
+    ...     model.optimizer.build(model.trainable_variables)
+    """
+    strategy = getattr(model, "distribute_strategy", None) if keras.backend.backend() == "tensorflow" else None
+    return contextlib.nullcontext() if strategy is None else strategy.scope()
+
+
+def scale_loss_for_replicas(loss):
+    """The loss divided by the number of `tf.distribute` replicas (TensorFlow), as Keras' own losses are.
+
+    Each replica's gradient is summed across replicas, so a per-replica mean
+    loss scaled by 1/replicas gives the gradient of the global batch's mean.
+    Keras' TensorFlow trainer unscales the reported loss again. Elsewhere
+    the loss is returned as it is.
+
+    Args:
+        loss: a scalar tensor, the mean over this replica's examples.
+
+    Returns:
+        The scaled loss.
+    """
+    if keras.backend.backend() != "tensorflow":
+        return loss
+    import tensorflow as tf
+
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss if replicas == 1 else loss * (1.0 / replicas)
