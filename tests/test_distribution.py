@@ -108,3 +108,72 @@ def test_tensorflow_mirrored_strategy_trains_on_two_logical_devices():
     env = dict(os.environ, PYTHONPATH=REPO, KERAS_BACKEND="tensorflow", TF_CPP_MIN_LOG_LEVEL="3")
     result = subprocess.run([sys.executable, "-c", TF_MIRRORED], env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0 and result.stdout.strip().endswith("ok"), result.stderr[-3000:]
+
+
+# One process of a torch.distributed (gloo) group of 2: the same data on both ranks first (their mean
+# gradient is each one's, so the weights must equal a one-process run), then each rank its own half.
+TORCH_RANK = """
+import sys
+import numpy as np, torch.distributed as dist, keras, keras_score
+torch_distributed = "OUT" not in globals()  # run in a process of the group, not in the test
+if torch_distributed:
+    dist.init_process_group("gloo")
+rank = dist.get_rank() if torch_distributed else 0
+data = keras_score.datasets.GaussianMixture.ring().sample(128, seed=0)
+keras.utils.set_random_seed(rank)  # different initial weights and Fourier features: rank 0's are broadcast
+model = keras_score.ScoreModel(keras_score.networks.MLP(hidden_units=16, num_blocks=1), ema="edm", seed=3)
+model.compile(keras.optimizers.SGD(0.05))  # not Adam, which would hide a summed (doubled) gradient
+model.build((None, 2))
+model.normalizer.adapt(data)
+if torch_distributed:
+    keras_score.backend.average_gradients_across_processes(model)
+model.fit(data, batch_size=32, epochs=1, verbose=0, shuffle=False)
+values = lambda: [keras.ops.convert_to_numpy(v) for v in model.variables]
+if not torch_distributed:
+    OUT.extend(values())
+else:
+    np.savez(f"{sys.argv[1]}/same-{rank}.npz", *values())
+    model.fit(data[rank::2], batch_size=32, epochs=1, verbose=0, shuffle=False)
+    np.savez(f"{sys.argv[1]}/split-{rank}.npz", *values())
+"""
+
+
+@pytest.mark.skipif(keras.backend.backend() != "torch", reason="torch.distributed is PyTorch's")
+def test_torch_processes_average_their_gradients(tmp_path):
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", TORCH_RANK, str(tmp_path)],
+            env=dict(os.environ, PYTHONPATH=REPO, KERAS_BACKEND="torch", OMP_NUM_THREADS="1", RANK=str(rank),
+                     WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)),
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for rank in (0, 1)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=300)
+        assert process.returncode == 0, err[-3000:]
+    one_process = []
+    exec(compile(TORCH_RANK, "TORCH_RANK", "exec"), {"OUT": one_process})
+    import numpy as np
+
+    for phase, reference in (("same", one_process), ("split", None)):
+        ranks = [np.load(tmp_path / f"{phase}-{rank}.npz") for rank in (0, 1)]
+        for name in ranks[0].files:
+            np.testing.assert_array_equal(ranks[0][name], ranks[1][name])  # the processes stay in step
+        if reference is not None:
+            for name, expected in zip(ranks[0].files, reference):
+                np.testing.assert_allclose(ranks[0][name], expected, rtol=1e-6, atol=1e-7)
+
+
+def test_gradient_averaging_needs_torch_and_a_process_group():
+    model = keras_score.ScoreModel(keras_score.networks.MLP(hidden_units=8, num_blocks=1))
+    model.build((None, 2))
+    match = "Initialise torch.distributed" if keras.backend.backend() == "torch" else "for the torch backend"
+    with pytest.raises(ValueError, match=match):
+        keras_score.backend.average_gradients_across_processes(model)

@@ -9,8 +9,9 @@ differentiable again w.r.t. the weights), restoring a model's variables
 after a failed `fit` (JAX purges them during training), updating a
 model's own variables after the optimiser step inside the compiled
 training step (stateless on JAX), and laying a batch out across the
-devices of a `keras.distribution` (JAX), or entering a model's
-`tf.distribute` strategy scope (TensorFlow).
+devices of a `keras.distribution` (JAX), entering a model's
+`tf.distribute` strategy scope (TensorFlow) or averaging gradients over
+`torch.distributed` processes (PyTorch).
 """
 
 from keras_score.backend.autodiff import check_second_derivatives, gradient, vector_jacobian_product
@@ -24,9 +25,11 @@ from keras_score.backend.distribute import (
 )
 from keras_score.backend.random import stateless_normal
 from keras_score.backend.state import restore_on_error
+from keras_score.backend.torch_distributed import average_gradients_across_processes
 from keras_score.backend.train_step import train_step_then
 
 __all__ = [
+    "average_gradients_across_processes",
     "batch_devices",
     "check_batch_size",
     "distribute_batch",
