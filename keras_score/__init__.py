@@ -12,8 +12,10 @@ _PACKAGE = LazyPackage(
     modules=[
         "backend",
         "callbacks",
+        "checkpoint",
         "conditioning",
         "datasets",
+        "ema",
         "guidance",
         "likelihood",
         "metrics",
@@ -21,6 +23,7 @@ _PACKAGE = LazyPackage(
         "noise_levels",
         "objectives",
         "parameterization",
+        "precision",
         "samplers",
         "schedules",
         "tables",
