@@ -145,3 +145,16 @@ def test_config_round_trip_and_bad_arguments():
         ema.HalfLifeEMA(halflife=0)
     with pytest.raises(ValueError, match="std"):
         ema.PowerFunctionEMA(std=0.5)
+
+
+def test_validation_inside_fit_uses_the_average_and_leaves_training_alone():
+    """An average frozen at the initial weights: validation must see it, and training must not."""
+    runs = []
+    for average in (None, ema.HalfLifeEMA(halflife=1e9, rampup_ratio=None)):
+        model = _model(average)
+        history = model.fit(DATA, batch_size=16, epochs=2, verbose=0, shuffle=False, validation_data=DATA[:16])
+        runs.append((model, history.history["val_loss"]))
+    (plain, plain_val), (averaged, averaged_val) = runs
+    for a, b in zip(_weights(plain.denoiser.trainable_variables), _weights(averaged.denoiser.trainable_variables)):
+        np.testing.assert_array_equal(a, b)  # the same training noise, and the raw weights came back
+    assert plain_val != pytest.approx(averaged_val, rel=1e-4)  # validated with other weights
