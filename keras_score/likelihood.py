@@ -275,8 +275,7 @@ def log_prob(
     else:
         steps = check_int(steps, "steps", minimum=1)
     batch_size = x.shape[0] if batch_size is None else check_int(batch_size, "batch_size", minimum=1)
-    backend.check_batch_size(batch_size, "batch_size")
-    backend.check_batch_size(x.shape[0] % batch_size or batch_size, "len(x) % batch_size (the last batch)")
+    backend.check_batches(x.shape[0], batch_size, "len(x)")
     start_time = _start_time(schedule, t_min)
     if solver == "rk45":
         times = np.array([start_time, schedule.t_max])

@@ -340,10 +340,7 @@ class ScoreModel(keras.Model):
         """
         self._check_training_arrays(x, y)
         if backend.batch_devices() > 1 and (hasattr(x, "shape") or isinstance(x, dict)):
-            batch_size = kwargs.get("batch_size") or 32
-            backend.check_batch_size(batch_size, "batch_size")
-            rows = len(keras.tree.flatten(x)[0])
-            backend.check_batch_size(rows % batch_size or batch_size, "len(x) % batch_size (the last batch)")
+            backend.check_batches(len(keras.tree.flatten(x)[0]), kwargs.get("batch_size") or 32, "len(x)")
         callbacks = list(kwargs.pop("callbacks", None) or [])
         checkpoint = next((c for c in callbacks if isinstance(c, Checkpoint)), None)
         with backend.strategy_scope(self):  # variables made here are a tf.distribute strategy's, as in `fit`
@@ -608,8 +605,7 @@ class ScoreModel(keras.Model):
         self._check_built("generate")
         num_samples = validation.check_int(num_samples, "num_samples", minimum=1)
         batch_size = num_samples if batch_size is None else validation.check_int(batch_size, "batch_size", 1)
-        backend.check_batch_size(batch_size, "batch_size")
-        backend.check_batch_size(num_samples % batch_size or batch_size, "num_samples % batch_size (the last batch)")
+        backend.check_batches(num_samples, batch_size, "num_samples")
         seed = validation.check_seed(seed)
         if seed is None:
             seed = int(np.random.SeedSequence().entropy % (validation.SEED_MAX + 1))

@@ -18,7 +18,7 @@ from keras_score.backend.autodiff import check_second_derivatives, gradient, vec
 from keras_score.backend.compile import compile_function
 from keras_score.backend.distribute import (
     batch_devices,
-    check_batch_size,
+    check_batches,
     distribute_batch,
     scale_loss_for_replicas,
     strategy_scope,
@@ -31,7 +31,7 @@ from keras_score.backend.train_step import train_step_then
 __all__ = [
     "average_gradients_across_processes",
     "batch_devices",
-    "check_batch_size",
+    "check_batches",
     "distribute_batch",
     "check_second_derivatives",
     "compile_function",

@@ -18,14 +18,25 @@ def batch_devices():
     return int(mesh.shape[mesh.axis_names.index(distribution.batch_dim_name)])
 
 
-def check_batch_size(batch_size, argument):
-    """Raises a `ValueError` naming `argument` if `batch_size` does not split evenly over the devices."""
+def check_batches(rows, batch_size, rows_argument):
+    """Raises a `ValueError` naming the argument if a batch of `rows` in batches of `batch_size` does not split.
+
+    Both the full batches and the last one (`rows % batch_size` rows, when
+    not 0) must split evenly over the devices of the active distribution.
+
+    Args:
+        rows: the number of examples, e.g. `num_samples` or `len(x)`.
+        batch_size: examples per batch.
+        rows_argument: how `rows` is named in the message ("num_samples", "len(x)").
+    """
     devices = batch_devices()
-    if batch_size % devices:
-        raise ValueError(
-            f"`{argument}` must be a multiple of the {devices} devices of the active keras.distribution "
-            f"(each device takes an equal share of the batch); received {batch_size}."
-        )
+    last = rows % batch_size or batch_size
+    for size, argument in ((batch_size, "batch_size"), (last, f"{rows_argument} % batch_size (the last batch)")):
+        if size % devices:
+            raise ValueError(
+                f"`{argument}` must be a multiple of the {devices} devices of the active keras.distribution "
+                f"(each device takes an equal share of the batch); received {size}."
+            )
 
 
 def distribute_batch(tensors, batch_size):
