@@ -33,7 +33,6 @@ import os
 import uuid
 
 import keras
-import numpy as np
 from keras import ops
 
 from keras_score import validation
@@ -80,8 +79,9 @@ class Checkpoint(keras.callbacks.Callback):
     def prepare_fit(self, model, x, y, kwargs):
         """Restores the latest checkpoint into `model` and returns the (x, y, kwargs) `fit` runs with.
 
-        Called by `ScoreModel.fit`; arrays become `SeededBatches` starting at
-        the checkpoint's step, and `initial_epoch` is set to its epoch.
+        Called by `ScoreModel.fit` once the model and its optimizer are built;
+        arrays become `SeededBatches` starting at the checkpoint's step, and
+        `initial_epoch` is set to its epoch.
         """
         state = self.state()
         arrays = hasattr(x, "shape") or isinstance(x, dict)
@@ -94,7 +94,7 @@ class Checkpoint(keras.callbacks.Callback):
                 raise ValueError("`validation_split` cannot be used with a Checkpoint; give `validation_data`.")
             kwargs.pop("shuffle", None)
             rows = len(keras.tree.flatten(x)[0])
-            seed = model.seed if model.seed is not None else int(np.random.SeedSequence().entropy % 2**31)
+            seed = model.seed if model.seed is not None else validation.random_seed()
         else:
             rows, seed = None, None
             if steps_per_epoch is None and hasattr(x, "__len__"):
@@ -109,8 +109,6 @@ class Checkpoint(keras.callbacks.Callback):
                         f"this run has {name}={value}. Resume with the same data and batch size, or use another folder."
                     )
             seed = state["seed"]
-            if model.optimizer is not None and not model.optimizer.built:
-                model.optimizer.build(model.trainable_variables)
             model.load_weights(os.path.join(self.directory, state["file"]))
         self.start_step = self.step = 0 if state is None else int(state["step"])
         if arrays:

@@ -608,7 +608,7 @@ class ScoreModel(keras.Model):
         backend.check_batches(num_samples, batch_size, "num_samples")
         seed = validation.check_seed(seed)
         if seed is None:
-            seed = int(np.random.SeedSequence().entropy % (validation.SEED_MAX + 1))
+            seed = validation.random_seed()
         sampler = samplers_lib.get(sampler)
         guidance = guidance_lib.get(guidance)
         conditions = self._generate_conditions(num_samples, condition, labels, context, guidance_scale, guidance)

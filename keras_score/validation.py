@@ -86,6 +86,11 @@ def check_choice(value, name, options):
     return value
 
 
+def random_seed():
+    """A fresh seed in [0, 2³¹ − 1] from the operating system's entropy (for a call given seed=None)."""
+    return int(np.random.SeedSequence().entropy % (SEED_MAX + 1))
+
+
 def check_seed(seed, name="seed"):
     """A seed: None or an integer in [0, 2³¹ − 1] (the range every backend's generator takes)."""
     if seed is None:
