@@ -254,8 +254,9 @@ class ScoreModel(keras.Model):
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Mean of the objective's per-example loss; y (if given) holds the condition."""
-        condition = self._training_condition(x, y, training)
-        per_example = self.objective(self.denoiser, y_pred, condition, self.seed_generator, training)
+        seed = backend.replica_seed_generator(self.seed_generator)  # each tf.distribute replica its own noise
+        condition = self._training_condition(x, y, training, seed)
+        per_example = self.objective(self.denoiser, y_pred, condition, seed, training)
         loss = ops.mean(per_example) if sample_weight is None else ops.mean(per_example * sample_weight)
         for extra in self.losses:
             loss = loss + extra
@@ -275,7 +276,7 @@ class ScoreModel(keras.Model):
             Tensor of shape (batch,).
         """
         given = dict(condition or {}, **{k: v for k, v in entries.items() if v is not None})
-        condition = self._training_condition(x, given, training) if given else None
+        condition = self._training_condition(x, given, training, self.seed_generator) if given else None
         return self.objective(self.denoiser, self.normalize_data(x), condition, self.seed_generator, training)
 
     def _given_condition(self, x, y):
@@ -310,8 +311,8 @@ class ScoreModel(keras.Model):
                     f"or dict inputs {{'x': ..., '{name}': ...}}."
                 )
 
-    def _training_condition(self, x, y, training):
-        """The condition dict of a training batch (with "drop" flags), or None if unconditional."""
+    def _training_condition(self, x, y, training, seed):
+        """The condition dict of a training batch (with "drop" flags drawn from `seed`), or None if unconditional."""
         given = self._given_condition(x, y)
         self._check_given_condition(given)
         if not self.is_conditional:
@@ -322,7 +323,7 @@ class ScoreModel(keras.Model):
             for name, entry in self.condition_spec.items()
         }
         if training and self.p_uncond > 0:
-            condition["drop"] = keras.random.uniform((batch_size,), seed=self.seed_generator) < self.p_uncond
+            condition["drop"] = keras.random.uniform((batch_size,), seed=seed) < self.p_uncond
         return condition
 
     def fit(self, x=None, y=None, **kwargs):

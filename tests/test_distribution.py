@@ -99,6 +99,16 @@ ratio = np.sum(moved[half:]) / np.sum(moved[:half])
 assert 0.7 < ratio < 1.4, ratio
 samples = model.generate(64, steps=8, seed=0)
 assert samples.shape == (64, 2) and np.all(np.isfinite(samples))
+# The replicas share one generator state; the view compute_loss draws from gives each its own noise.
+with strategy.scope():
+    generator = keras.random.SeedGenerator(5)
+draws = {}
+for view in (False, True):
+    seed = lambda: keras_score.backend.replica_seed_generator(generator) if view else generator
+    per_replica = strategy.run(tf.function(lambda: keras.random.normal((8,), seed=seed())))
+    draws[view] = [value.numpy() for value in per_replica.values]
+assert np.array_equal(*draws[False])  # what the replicas drew before the view
+assert not np.allclose(*draws[True]) and not np.allclose(draws[True][0], draws[False][0])
 print("ok")
 """
 

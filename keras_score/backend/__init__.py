@@ -10,7 +10,7 @@ after a failed `fit` (JAX purges them during training), updating a
 model's own variables after the optimiser step inside the compiled
 training step (stateless on JAX), and laying a batch out across the
 devices of a `keras.distribution` (JAX), entering a model's
-`tf.distribute` strategy scope (TensorFlow) or averaging gradients over
+`tf.distribute` strategy scope and giving its replicas their own noise (TensorFlow) or averaging gradients over
 `torch.distributed` processes (PyTorch).
 """
 
@@ -20,6 +20,7 @@ from keras_score.backend.distribute import (
     batch_devices,
     check_batches,
     distribute_batch,
+    replica_seed_generator,
     scale_loss_for_replicas,
     strategy_scope,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "check_second_derivatives",
     "compile_function",
     "gradient",
+    "replica_seed_generator",
     "restore_on_error",
     "scale_loss_for_replicas",
     "stateless_normal",

@@ -1,4 +1,4 @@
-"""Data parallelism: sharding a batch over a `keras.distribution` (JAX); the `tf.distribute` scope (TensorFlow)."""
+"""Data parallelism: sharding a batch over a `keras.distribution` (JAX); the `tf.distribute` scope and replicas (TensorFlow)."""
 
 import contextlib
 
@@ -111,3 +111,48 @@ def scale_loss_for_replicas(loss):
 
     replicas = tf.distribute.get_strategy().num_replicas_in_sync
     return loss if replicas == 1 else loss * (1.0 / replicas)
+
+
+def replica_seed_generator(generator):
+    """`generator`, or inside a `tf.distribute` replica context of several replicas, a view giving each replica its own draws.
+
+    A `MirroredStrategy`'s replicas share one mirrored generator state, so
+    `keras.random.normal(shape, seed=generator)` would draw the *same*
+    noise on every replica for its share of the batch. The view folds the
+    replica's id into each drawn seed (and advances the shared state as the
+    generator does), so the shares get independent noise, as on one device.
+    Outside such a context (JAX, PyTorch, one replica) `generator` itself is
+    returned.
+
+    Args:
+        generator: a `keras.random.SeedGenerator`.
+
+    Returns:
+        A `keras.random.SeedGenerator` to pass as `seed=`.
+
+    Example:
+    >>> seed = replica_seed_generator(model.seed_generator)  # in compute_loss
+    >>> noise = keras.random.normal((batch_size, 2), seed=seed)
+    """
+    if keras.backend.backend() != "tensorflow":
+        return generator
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return generator
+    return _ReplicaSeedGenerator(generator, context.replica_id_in_sync_group)
+
+
+class _ReplicaSeedGenerator(keras.random.SeedGenerator):
+    """The draws of a shared `SeedGenerator` with a replica's id folded into each seed; no state of its own."""
+
+    def __init__(self, generator, replica_id):  # no super().__init__: the wrapped generator holds the state
+        self.generator = generator
+        self.replica_id = replica_id
+
+    def next(self, ordered=True):
+        seed = self.generator.next(ordered)
+        # A large odd stride keeps replica r's seeds apart from the generator's neighbouring seeds.
+        offset = keras.ops.cast(self.replica_id, seed.dtype) * 1_000_003
+        return seed + keras.ops.stack([offset, keras.ops.zeros_like(offset)])
