@@ -3,6 +3,11 @@
 Usage (in the benchmark venv, see benchmarks/requirements-tables.txt):
     python benchmarks/tables.py [--tables wine,fair,...] [--synthesizers keras_score,gaussian_copula,ctgan,tvae]
                                 [--backend jax] [--out results.json] [--reuse earlier.json] [--no-run] [--quick]
+    python benchmarks/tables.py --ceiling [--tables ...]
+
+`keras_score_standard` is keras_score with `numerical="standard"` (standardised numbers instead of
+quantile normalisation). `--ceiling` prints instead what an exact model would score: the quality
+of one independent draw from a known law against another of the train rows' size (`law_ceiling`).
 
 `--quick` is a smoke run (CTGAN/TVAE 2 epochs, keras_score 20 steps): `--quick --tables wine`
 checks the harness in about 4 minutes on 2 shared cores, most of it each cell's process importing
@@ -51,7 +56,7 @@ import pandas as pd
 
 SPLIT_SEED = 0
 HOLDOUT_FRACTION = 0.2
-SYNTHESIZERS = ("holdout", "keras_score", "gaussian_copula", "ctgan", "tvae")
+SYNTHESIZERS = ("holdout", "keras_score", "keras_score_standard", "gaussian_copula", "ctgan", "tvae")
 QUICK_EPOCHS = 2  # CTGAN and TVAE under --quick (their default is 300)
 QUICK_STEPS = 20  # keras_score's optimizer steps under --quick
 
@@ -134,12 +139,12 @@ def _sdv(synthesizer_class, **quick_kwargs):
     return synthesize
 
 
-def _keras_score(name, train, metadata, quick):
+def _keras_score(name, train, metadata, quick, numerical="quantile"):
     import inspect
 
     from keras_score.tables import TableModel
 
-    model = TableModel(seed=0)
+    model = TableModel(seed=0, numerical=numerical)
     fit_kwargs = {"verbose": 0}
     if quick and "steps" in inspect.signature(model.fit).parameters:
         fit_kwargs["steps"] = QUICK_STEPS
@@ -147,13 +152,16 @@ def _keras_score(name, train, metadata, quick):
     model.fit(train, **fit_kwargs)
     fitted = time.perf_counter()
     sample = model.generate(len(train), seed=0)
-    settings = dict(fit_kwargs, optimizer_steps=int(model.optimizer.iterations), parameters=model.count_params())
+    settings = dict(fit_kwargs, numerical=numerical, optimizer_steps=int(model.optimizer.iterations),
+                    parameters=model.count_params())
     return sample, fitted - start, time.perf_counter() - fitted, settings
 
 
 def _synthesizer(name):
     if name == "keras_score":
         return _keras_score
+    if name == "keras_score_standard":  # numbers standardised instead of quantile-normalised
+        return lambda *args: _keras_score(*args, numerical="standard")
     from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer, TVAESynthesizer
 
     return {
@@ -349,7 +357,7 @@ def measure(table, synthesizer, backend, quick):
     metadata = detect_metadata(table, train)
     record = {
         "table": table, "synthesizer": synthesizer, "quick": quick,
-        "backend": __import__("keras").backend.backend() if synthesizer == "keras_score" else None,
+        "backend": __import__("keras").backend.backend() if synthesizer.startswith("keras_score") else None,
         "train_rows": len(train), "holdout_rows": len(holdout), "target": target,
         "tstr_metric": "r2" if task == "regression" else "accuracy",
         "sdtypes": {column: spec["sdtype"] for column, spec in metadata.to_dict()["tables"][table]["columns"].items()},
@@ -358,7 +366,7 @@ def measure(table, synthesizer, backend, quick):
         "cpu_count": os.cpu_count(), "versions": versions(backend),
         "OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS"),
     }
-    if synthesizer == "keras_score":
+    if synthesizer.startswith("keras_score"):
         record["keras_score_revision"] = keras_score_revision()
     if synthesizer == "holdout":
         sample, record["fit_seconds"], record["sample_seconds"], record["settings"] = holdout, None, None, None
@@ -386,6 +394,36 @@ def run_cell(table, synthesizer, args):
     tail = completed.stdout.strip().splitlines()[-15:]
     return {"table": table, "synthesizer": synthesizer, "quick": args.quick, "error": "\n".join(tail),
             "date": datetime.datetime.now().isoformat(timespec="seconds")}
+
+
+def law_ceiling(table, repeats=3):
+    """The quality one independent draw from a known law scores against another of the train rows' size.
+
+    A synthesizer that learned the data's law exactly still scores below 1: its sample and the train
+    rows are two finite draws. To measure that sampling noise, SDV's GaussianCopula fitted on the whole
+    table stands for the true law; two independent draws of the train rows' size are compared by the
+    same QualityReport, `repeats` times. (The KS statistic of two draws from one continuous law does
+    not depend on the law, so Column Shapes' noise on continuous columns is the same for any.)
+
+    Returns:
+        A dict: the mean and standard deviation over the repeats of quality, column shapes and pair trends.
+    """
+    from sdv.single_table import GaussianCopulaSynthesizer
+
+    train, holdout = load_split(table)
+    whole = pd.concat([train, holdout], ignore_index=True)
+    metadata = detect_metadata(table, whole)
+    law = GaussianCopulaSynthesizer(metadata)
+    law.fit({table: whole})
+    scores = []
+    for _ in range(repeats):
+        first, second = (law.sample(num_rows=len(train))[table] for _ in range(2))
+        scores.append(quality(first, second, metadata, table))
+    summary = {"table": table, "train_rows": len(train), "repeats": repeats}
+    for key in ("quality", "column_shapes", "column_pair_trends"):
+        values = [score[key] for score in scores]
+        summary[key], summary[key + "_std"] = float(np.mean(values)), float(np.std(values))
+    return summary
 
 
 # --- the table of results ------------------------------------------------------------------------
@@ -423,6 +461,8 @@ def main():
     parser.add_argument("--reuse", action="append", default=[], help="JSON from an earlier run: its cells are taken, not re-run")
     parser.add_argument("--no-run", action="store_true", help="run nothing: print the cells the --reuse files hold")
     parser.add_argument("--quick", action="store_true", help=f"smoke run: CTGAN/TVAE {QUICK_EPOCHS} epochs, keras_score {QUICK_STEPS} steps")
+    parser.add_argument("--ceiling", action="store_true",
+                        help="print instead the quality of one independent draw of a known law against another (law_ceiling)")
     parser.add_argument("--cell", nargs=3, metavar=("TABLE", "SYNTHESIZER", "OUT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
 
@@ -436,6 +476,14 @@ def main():
     for name in tables:
         if name not in TABLES:
             parser.error(f"unknown table {name!r}")
+    if args.ceiling:
+        print("| table | train rows | quality | column shapes | pair trends |\n|---|---|---|---|---|")
+        for table in tables:
+            c = law_ceiling(table)
+            print(f"| {table} | {c['train_rows']} | {c['quality']:.3f} ± {c['quality_std']:.3f} "
+                  f"| {c['column_shapes']:.3f} ± {c['column_shapes_std']:.3f} "
+                  f"| {c['column_pair_trends']:.3f} ± {c['column_pair_trends_std']:.3f} |", flush=True)
+        return
     for name in synthesizers:
         if name not in SYNTHESIZERS:
             parser.error(f"unknown synthesizer {name!r}")
