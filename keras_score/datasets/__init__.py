@@ -1,4 +1,4 @@
-"""Data for score-based models: an exact Gaussian mixture, 2-D toys, real tables.
+"""Data for score-based models: an exact Gaussian mixture, 2-D toys, real tables, Fashion-MNIST images.
 
 `load(name)` gives every embedded set as a 2-D float32 table with column
 names, which is what the command line trains on; `EMBEDDED` lists the names.
@@ -11,6 +11,7 @@ Example:
 
 import numpy as np
 
+from keras_score.datasets.fashion_mnist import load_fashion_mnist
 from keras_score.datasets.mixture import GaussianMixture
 from keras_score.datasets.real import load_digits, load_wine, wine_feature_names
 from keras_score.datasets.toy import make_checkerboard, make_moons, make_rings, make_swiss_roll
@@ -92,6 +93,7 @@ __all__ = [
     "GaussianMixture",
     "load",
     "load_digits",
+    "load_fashion_mnist",
     "load_wine",
     "make_checkerboard",
     "make_moons",
