@@ -1,7 +1,17 @@
-"""Denoiser networks F(x, c_noise) and noise-level embeddings."""
+"""Denoiser networks F(x, c_noise): an MLP for points and tables, a UNet for images; noise-level embeddings."""
 
 from keras_score.networks.embeddings import FourierEmbedding, SinusoidalEmbedding
 from keras_score.networks.layer_norm import LayerNorm
 from keras_score.networks.mlp import MLP
+from keras_score.networks.unet import UNet
+from keras_score.networks.unet_blocks import AttentionBlock, ResidualBlock
 
-__all__ = ["MLP", "LayerNorm", "FourierEmbedding", "SinusoidalEmbedding"]
+__all__ = [
+    "MLP",
+    "UNet",
+    "ResidualBlock",
+    "AttentionBlock",
+    "LayerNorm",
+    "FourierEmbedding",
+    "SinusoidalEmbedding",
+]
