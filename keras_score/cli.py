@@ -723,16 +723,16 @@ def _stderr_silenced():
 
 
 def import_keras(backend, quiet):
-    """Imports Keras on `backend`; with `quiet`, TensorFlow is imported first with stderr silenced.
+    """Imports Keras on `backend`; with `quiet` on TensorFlow, with stderr silenced while Keras imports it.
 
     Raises:
         BackendError: if the backend cannot be imported.
     """
+    silence = quiet and backend == "tensorflow" and "keras" not in sys.modules
     try:
-        if quiet and backend == "tensorflow" and "tensorflow" not in sys.modules:
-            with _stderr_silenced():  # the absl and CPU-feature lines that precede TensorFlow's own logging
-                import tensorflow  # noqa: F401
-        import keras  # noqa: F401
+        # The absl and CPU-feature lines TensorFlow prints as it is imported precede its own logging settings.
+        with _stderr_silenced() if silence else contextlib.nullcontext():
+            import keras  # noqa: F401
     except Exception as error:
         backend = backend or "tensorflow"  # Keras' default
         install = f'install it with pip install "keras_score[{backend}]" or ' if backend in BACKENDS else ""

@@ -102,6 +102,11 @@ def get(identifier, dim):
     return layers[identifier](dim)
 
 
+def deserialize_in(config):
+    """A network's config with its serialized `embedding` entry turned back into a layer (for `from_config`)."""
+    return {**config, "embedding": keras.saving.deserialize_keras_object(config["embedding"])}
+
+
 def _even_dim(dim):
     dim = validation.check_int(dim, "dim", minimum=2)
     if dim % 2:

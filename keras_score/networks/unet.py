@@ -253,6 +253,4 @@ class UNet(keras.layers.Layer):
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        config["embedding"] = keras.saving.deserialize_keras_object(config["embedding"])
-        return cls(**config)
+        return cls(**embeddings.deserialize_in(config))
