@@ -8,14 +8,14 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_score import backend, conditioning, likelihood, objectives, precision, validation
+from keras_score import backend, conditioning, likelihood, normalization, objectives, precision, validation
 from keras_score import ema as ema_lib
 from keras_score import guidance as guidance_lib
 from keras_score import samplers as samplers_lib
 from keras_score.callbacks import NonFiniteLossGuard
 from keras_score.checkpoint import Checkpoint
 from keras_score.denoiser import Denoiser
-from keras_score.normalization import Standardization, iterate_batches
+from keras_score.normalization import iterate_batches
 from keras_score.sde import SDE
 
 
@@ -50,8 +50,11 @@ class ScoreModel(keras.Model):
         objective: `Objective` or name in `keras_score.objectives.OBJECTIVES`
             (default denoising score matching with EDM's weighting and
             log-normal noise levels).
-        normalize: standardise each feature with statistics fitted to the
-            training data at the first `fit` (stored with the model).
+        normalize: True: standardise each feature with statistics fitted
+            to the training data at the first `fit`; False: none; or a
+            normalisation layer, e.g.
+            `keras_score.normalization.PixelScaling(256)` for images
+            (stored with the model).
         seed: seed of the training noise, None or an integer in [0, 2³¹).
         feature_names: optional names of the data's features (table columns).
         num_classes: number of class labels K (0…K−1) to condition on, or None.
@@ -121,10 +124,9 @@ class ScoreModel(keras.Model):
         )
         self.objective = objectives.get(objective)
         self.sde = SDE(self.schedule)
-        self.normalize = validation.check_bool(normalize, "normalize")
+        self.normalizer, self.normalize = normalization.get(normalize, self.dtype_policy)
         self.seed = validation.check_seed(seed)
         self.feature_names = None if feature_names is None else [str(n) for n in feature_names]
-        self.normalizer = Standardization(name="normalizer", dtype=self.dtype_policy)
         self.seed_generator = keras.random.SeedGenerator(self.seed, name="training_noise")
         self.ema = ema_lib.get(ema)
         self.ema_weights = []
@@ -431,10 +433,10 @@ class ScoreModel(keras.Model):
     def log_prob(self, x, use_ema=None, **kwargs):
         """Log-density of each example in nats, in data units, by the probability-flow ODE.
 
-        Runs `keras_score.likelihood.log_prob` on the standardised data
-        z = (x − mean)/std with the (unconditional) denoiser and adds the
-        log-Jacobian of the standardisation: log p_x(x) = log p_z(z) − Σ log std,
-        the sum over every feature of an example. The value is the density
+        Runs `keras_score.likelihood.log_prob` on the normalised data z
+        (e.g. (x − mean)/std) with the (unconditional) denoiser and adds the
+        log-Jacobian of the normalisation: log p_x(x) = log p_z(z) + log |dz/dx|
+        (−Σ log std over every feature of an example for the standardisation). The value is the density
         of the data noised to σ(t_min) (`schedule.t_min` unless `t_min` is given).
 
         Args:
@@ -469,13 +471,10 @@ class ScoreModel(keras.Model):
                 cache=self._log_prob_functions,
                 **kwargs,
             )
-        log_det = 0.0
-        if self.normalize:
-            std = ops.convert_to_numpy(self.normalizer.std).astype(np.float64)
-            log_det = float(np.sum(np.log(np.broadcast_to(std, self.data_shape))))
+        log_det = self.normalizer.log_abs_det_jacobian(self.data_shape) if self.normalize else 0.0
         if kwargs.get("return_details"):
-            return result[0] - log_det, result[1]
-        return result - log_det
+            return result[0] + log_det, result[1]
+        return result + log_det
 
     def _check_built(self, method):
         if not self.built or self.data_shape is None:
@@ -559,6 +558,11 @@ class ScoreModel(keras.Model):
             verbose=verbose,
             use_ema=use_ema,
         )
+        return self.concatenate_batches(batches, return_trajectory)
+
+    @staticmethod
+    def concatenate_batches(batches, return_trajectory=False):
+        """The samples of `generate_batches` as one array (and the trajectories along their batch axis)."""
         if not return_trajectory:
             return np.concatenate(list(batches))
         samples, trajectories = zip(*batches)
@@ -733,7 +737,7 @@ class ScoreModel(keras.Model):
                 "schedule": keras.saving.serialize_keras_object(self.schedule),
                 "parameterization": keras.saving.serialize_keras_object(self.parameterization),
                 "objective": keras.saving.serialize_keras_object(self.objective),
-                "normalize": self.normalize,
+                "normalize": normalization.serialize(self.normalizer, self.normalize),
                 "seed": self.seed,
                 "feature_names": self.feature_names,
                 "num_classes": self.num_classes,

@@ -1,8 +1,57 @@
-"""Per-feature standardisation fitted to the training data and saved with the model."""
+"""Data normalisations: the map from data units to the space a `ScoreModel` diffuses in.
+
+`Standardization` fits per-feature statistics to the training data;
+`PixelScaling` maps pixel levels 0…L−1 to [−1, 1] (Ho et al. 2020, Sec. 4).
+Both are layers saved with the model, with `inverse` back to data units and
+`log_abs_det_jacobian`, the log-volume change that `ScoreModel.log_prob`
+adds to a density in the normalised space.
+"""
 
 import keras
 import numpy as np
 from keras import ops
+
+
+def get(normalize, dtype=None):
+    """The normalisation layer and flag for a model's `normalize` argument.
+
+    Args:
+        normalize: True (a fresh `Standardization`), False (none), a
+            normalisation layer, or a layer's serialized config.
+        dtype: the dtype policy of a fresh `Standardization`.
+
+    Returns:
+        `(layer, enabled)`: the layer the model holds (a `Standardization`,
+        unused, when disabled) and whether it normalises.
+    """
+    if isinstance(normalize, dict):
+        normalize = keras.saving.deserialize_keras_object(normalize)
+    if isinstance(normalize, keras.layers.Layer):
+        return normalize, True
+    if not isinstance(normalize, (bool, np.bool_)):
+        raise ValueError(
+            f"`normalize` must be True, False or a normalisation layer (e.g. PixelScaling(256)); received normalize={normalize!r}."
+        )
+    return Standardization(name="normalizer", dtype=dtype), bool(normalize)
+
+
+def serialize(normalizer, enabled):
+    """The `normalize` config entry: a bool for a standardisation (or none), else the layer's config."""
+    if not enabled or isinstance(normalizer, Standardization):
+        return enabled
+    return keras.saving.serialize_keras_object(normalizer)
+
+
+def same_space(a, b):
+    """Whether two (layer, enabled) normalisations map data identically (same kind, settings and statistics)."""
+    (layer_a, on_a), (layer_b, on_b) = a, b
+    if on_a != on_b:
+        return False
+    if not on_a:
+        return True
+    if type(layer_a) is not type(layer_b) or serialize(layer_a, True) != serialize(layer_b, True):
+        return False
+    return all(np.allclose(x, y) for x, y in zip(layer_a.get_weights()[:2], layer_b.get_weights()[:2]))
 
 
 def iterate_batches(data):
@@ -86,5 +135,69 @@ class Standardization(keras.layers.Layer):
     def inverse(self, z):
         return z * self.std + self.mean
 
+    def log_abs_det_jacobian(self, data_shape):
+        """log |dz/dx| of one example of shape `data_shape`: −Σ log std over its elements."""
+        std = ops.convert_to_numpy(self.std).astype(np.float64)
+        return -float(np.sum(np.log(np.broadcast_to(std, tuple(data_shape)))))
+
     def compute_output_shape(self, input_shape):
         return input_shape
+
+
+@keras.saving.register_keras_serializable(package="keras_score")
+class PixelScaling(keras.layers.Layer):
+    """z = 2·x/(L − 1) − 1: pixel levels 0…L−1 (uint8 or float) to [−1, 1], with `inverse` and `to_levels`.
+
+    The fixed scaling of DDPM and EDM images: nothing is fitted, so a model
+    with it trains on a dataset streamed once. `to_levels` maps model
+    samples back to the data's levels (rounded and clipped).
+
+    Args:
+        levels: the number of pixel levels L (256 for 8-bit images, 17 for
+            scikit-learn's digits).
+
+    Example:
+    >>> layer = PixelScaling(256)
+    >>> ops.convert_to_numpy(layer(np.array([0, 255], dtype="uint8")))
+    array([-1.,  1.], dtype=float32)
+
+    Reference: Ho et al., "Denoising Diffusion Probabilistic Models", NeurIPS 2020, Sec. 4.
+    """
+
+    def __init__(self, levels=256, **kwargs):
+        super().__init__(**kwargs)
+        if isinstance(levels, bool) or not isinstance(levels, (int, np.integer)) or levels < 2:
+            raise ValueError(f"`levels` must be an integer ≥ 2 (the number of pixel values); received levels={levels!r}.")
+        self.levels = int(levels)
+
+    @property
+    def is_adapted(self):
+        return True
+
+    def adapt(self, data):
+        """Nothing to fit: the scaling is fixed by `levels`."""
+
+    @property
+    def scale(self):
+        return 2.0 / (self.levels - 1)
+
+    def call(self, x):
+        return ops.cast(x, self.compute_dtype) * self.scale - 1.0
+
+    def inverse(self, z):
+        return (z + 1.0) / self.scale
+
+    def to_levels(self, x):
+        """Pixel values rounded to the levels 0…L−1 (uint8 for L ≤ 256, else int32), as numpy."""
+        dtype = "uint8" if self.levels <= 256 else "int32"
+        return np.clip(np.rint(np.asarray(x, dtype=np.float64)), 0, self.levels - 1).astype(dtype)
+
+    def log_abs_det_jacobian(self, data_shape):
+        """log |dz/dx| of one example: D·log(2/(L − 1)) for D = prod(data_shape) elements."""
+        return float(np.prod(data_shape)) * float(np.log(self.scale))
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "levels": self.levels}

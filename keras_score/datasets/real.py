@@ -21,17 +21,19 @@ def _sklearn_datasets():
     return datasets
 
 
-def load_digits(return_labels=False):
-    """The 1,797 handwritten 8 × 8 digits, as images scaled to [-1, 1].
+def load_digits(return_labels=False, pixel_values=False):
+    """The 1,797 handwritten 8 × 8 digits, as images scaled to [-1, 1] or as their 17 pixel levels.
 
     Pixels hold integers 0..16 and are mapped to pixel / 16 · 2 − 1, so 0 is
-    -1 (background) and 16 is 1 (ink).
+    -1 (background) and 16 is 1 (ink); with `pixel_values` they stay
+    integers 0..16 (uint8), as `keras_score.images.ImageModel(levels=17)` takes them.
 
     Args:
         return_labels: also return the digit (0..9) of each image.
+        pixel_values: return the uint8 levels 0..16 instead of [-1, 1].
 
     Returns:
-        (1797, 8, 8, 1) float32 array, and (1797,) int64 labels if
+        (1797, 8, 8, 1) float32 (or uint8) array, and (1797,) int64 labels if
         `return_labels`.
 
     Example:
@@ -40,7 +42,10 @@ def load_digits(return_labels=False):
     ((1797, 8, 8, 1), -1.0, 1.0)
     """
     bunch = _sklearn_datasets().load_digits()
-    images = (bunch.images / 16.0 * 2.0 - 1.0).astype(np.float32)[..., None]
+    if pixel_values:
+        images = bunch.images.astype(np.uint8)[..., None]
+    else:
+        images = (bunch.images / 16.0 * 2.0 - 1.0).astype(np.float32)[..., None]
     labels = bunch.target.astype(np.int64)
     return (images, labels) if return_labels else images
 

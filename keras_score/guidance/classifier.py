@@ -4,12 +4,11 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_score import noise_levels, schedules
+from keras_score import noise_levels, normalization, schedules
 from keras_score.guidance.base import Guidance, add_gradient_to_score
-from keras_score.normalization import Standardization
 from keras_score.parameterization import Parameterization
 from keras_score.sde import expand_to
-from keras_score.validation import check_bool, check_float, check_int, check_seed
+from keras_score.validation import check_float, check_int, check_seed
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
@@ -33,7 +32,8 @@ class NoisyClassifier(keras.Model):
         num_classes: number of classes K.
         schedule: `NoiseSchedule` or name.
         noise_distribution: distribution of the training times (name or object).
-        normalize: standardise features with statistics fitted at the first `fit`.
+        normalize: True (standardise features with statistics fitted at the
+            first `fit`), False, or a normalisation layer, as `ScoreModel`.
         seed: seed of the training noise.
 
     Example:
@@ -63,9 +63,8 @@ class NoisyClassifier(keras.Model):
         self.num_classes = check_int(num_classes, "num_classes", minimum=2)
         self.schedule = schedules.get(schedule)
         self.noise_distribution = noise_levels.get(noise_distribution)
-        self.normalize = check_bool(normalize, "normalize")
+        self.normalizer, self.normalize = normalization.get(normalize)
         self.seed = check_seed(seed)
-        self.normalizer = Standardization(name="normalizer")
         self.seed_generator = keras.random.SeedGenerator(seed, name="training_noise")
         self._scaling = Parameterization()
 
@@ -84,7 +83,8 @@ class NoisyClassifier(keras.Model):
         """
         if not model.built or model.data_shape is None:
             raise ValueError("`model` must be built (fitted) before a classifier is made for it.")
-        classifier = cls(network, num_classes, schedule=model.schedule, normalize=model.normalize, **kwargs)
+        normalize = normalization.serialize(model.normalizer, model.normalize)
+        classifier = cls(network, num_classes, schedule=model.schedule, normalize=normalize, **kwargs)
         classifier.build((None, *model.data_shape))
         if model.normalize:
             classifier.normalizer.set_weights(model.normalizer.get_weights())
@@ -143,7 +143,7 @@ class NoisyClassifier(keras.Model):
                 "num_classes": self.num_classes,
                 "schedule": keras.saving.serialize_keras_object(self.schedule),
                 "noise_distribution": keras.saving.serialize_keras_object(self.noise_distribution),
-                "normalize": self.normalize,
+                "normalize": normalization.serialize(self.normalizer, self.normalize),
                 "seed": self.seed,
             }
         )
@@ -218,12 +218,8 @@ class ClassifierGuidance(Guidance):
         same_schedule = keras.saving.serialize_keras_object(self.classifier.schedule) == (
             keras.saving.serialize_keras_object(model.schedule)
         )
-        same_space = self.classifier.normalize == model.normalize and (
-            not model.normalize
-            or all(
-                np.allclose(a, b)
-                for a, b in zip(self.classifier.normalizer.get_weights()[:2], model.normalizer.get_weights()[:2])
-            )
+        same_space = normalization.same_space(
+            (self.classifier.normalizer, self.classifier.normalize), (model.normalizer, model.normalize)
         )
         if not (same_schedule and same_space):
             raise ValueError(
