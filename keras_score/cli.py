@@ -1,8 +1,10 @@
-"""The `keras-score` command line: train on a typed table, sample from a saved model, run a demo.
+"""The `keras-score` command line: train on a typed table or on images, sample from a saved model, run a demo.
 
     keras-score inspect data.csv [--schema-out schema.json]
     keras-score train data.csv --out model.keras [--steps 2000] [--schema schema.json] [--hidden-units 256] ...
+    keras-score train images/ --out model.keras [--levels 256] [--image-size 28x28] (or an .npz of images)
     keras-score sample model.keras -n 1000 --out samples.csv [--where gender=F] [--sampler heun] [--steps 32]
+    keras-score sample model.keras -n 64 --out grid.png [--labels 3,7] (or --out folder/, one PNG per sample)
     keras-score evaluate model.keras held_out.csv [--train data.csv] [--num-samples 1000] [--divergence exact]
     keras-score demo [--out-dir demo_output] [--data mixture] [--quick]
 
@@ -32,8 +34,9 @@ import zipfile
 
 import numpy as np
 
-from keras_score import cli_tables
+from keras_score import cli_images, cli_tables
 from keras_score import io as table_io
+from keras_score.cli_training import fit_from_command_line
 from keras_score.validation import SEED_MAX
 
 TRAIN_DEFAULTS = {"steps": 2000, "batch_size": 256, "hidden_units": 256, "blocks": 3, "learning_rate": 2e-3}
@@ -140,6 +143,11 @@ def _integer(text, minimum, maximum, expected):
     return value
 
 
+def levels_int(text):
+    """argparse type: a number of pixel levels, an integer ≥ 2."""
+    return _integer(text, 2, None, "an integer ≥ 2 (the number of pixel values)")
+
+
 def positive_int(text):
     """argparse type: an integer ≥ 1."""
     return _integer(text, 1, None, "a positive integer")
@@ -179,11 +187,18 @@ def _add_training_arguments(parser, defaults):
         help=f"number of optimiser steps, rounded up to whole epochs (default {defaults['steps']})",
     )
     parser.add_argument("--batch-size", type=positive_int, help=f"batch size (default {defaults['batch_size']})")
+    images = cli_images.IMAGE_DEFAULTS
     parser.add_argument(
-        "--hidden-units", type=positive_int, help=f"width of the MLP (default {defaults['hidden_units']})"
+        "--hidden-units",
+        type=positive_int,
+        help=f"width of the MLP (default {defaults['hidden_units']}); for images, the UNet's channels "
+        f"(default {images['hidden_units']})",
     )
     parser.add_argument(
-        "--blocks", type=positive_int, help=f"residual blocks of the MLP (default {defaults['blocks']})"
+        "--blocks",
+        type=positive_int,
+        help=f"residual blocks of the MLP (default {defaults['blocks']}); for images, the UNet's blocks per level "
+        f"(default {images['blocks']})",
     )
     parser.add_argument(
         "--learning-rate",
@@ -205,8 +220,13 @@ def build_parser():
     inspect.add_argument("--schema-out", metavar="JSON", help="also write the schema to this JSON file, to edit")
     inspect.set_defaults(handler=run_inspect)
 
-    train = commands.add_parser("train", help="train a model on a typed table (CSV, Parquet, NPY or NPZ)")
-    train.add_argument("data", metavar="DATA", help="training table: .csv (header detected), .parquet, .npy or .npz")
+    train = commands.add_parser("train", help="train a model on a typed table (CSV, Parquet, NPY or NPZ) or on images")
+    train.add_argument(
+        "data",
+        metavar="DATA",
+        help="a table: .csv (header detected), .parquet, .npy or .npz; or images: a folder of PNG/JPEG files "
+        "(sub-folders are classes) or an .npz of (n, H, W[, C]) images with labels",
+    )
     train.add_argument("--out", required=True, help="where to save the model (.keras)")
     _add_overwrite_argument(train, "replace --out if it exists")
     cli_tables.add_reading_arguments(train)
@@ -219,13 +239,27 @@ def build_parser():
     train.add_argument(
         "--checkpoint-every", type=positive_int, default=500, help="steps between checkpoints (default 500)"
     )
+    _add_image_arguments(train)
     train.set_defaults(handler=run_train)
 
     sample = commands.add_parser("sample", help="draw samples from a trained model")
     sample.add_argument("model", metavar="MODEL", help="a model saved by `keras-score train` (.keras)")
     sample.add_argument("-n", "--num-samples", type=positive_int, required=True, help="number of samples")
     sample.add_argument(
-        "--out", required=True, help="where to write the samples (.csv with header or .parquet; .npy for numeric models)"
+        "--out",
+        required=True,
+        help="where to write the samples (.csv with header or .parquet; .npy for numeric models); "
+        "for an image model a .png grid or a folder for one PNG per sample",
+    )
+    sample.add_argument(
+        "--labels",
+        metavar="CLASS,...",
+        help="class names or indices of a class-conditional image model, cycled over the samples (default: every class)",
+    )
+    sample.add_argument(
+        "--guidance-scale",
+        type=float,
+        help="classifier-free guidance scale of a class-conditional model (default: none, the conditional model)",
     )
     sample.add_argument(
         "--where",
@@ -283,6 +317,27 @@ def build_parser():
     return parser
 
 
+def _add_image_arguments(parser):
+    """Adds `train`'s options for image data."""
+    parser.add_argument(
+        "--levels", type=levels_int, help="pixel levels of the images (default 256; 17 for scikit-learn's 0-16 digits)"
+    )
+    parser.add_argument("--image-size", metavar="HxW", help="resize the images of a folder to H x W pixels")
+    parser.add_argument(
+        "--color-mode",
+        choices=["grayscale", "rgb"],
+        help="read a folder's images as grayscale or RGB (default: grayscale when all are)",
+    )
+    parser.add_argument(
+        "--channel-multipliers",
+        metavar="M1,M2,...",
+        help="the UNet's channel multiplier per level (default 1,2, with a level more from 16 and from 64 pixels)",
+    )
+
+
+IMAGE_OPTIONS = ("levels", "image_size", "color_mode", "channel_multipliers")
+
+
 def _resolve(args, defaults):
     """Fills the options left unset with `defaults`; --epochs, when given, replaces the default --steps."""
     for key, value in defaults.items():
@@ -312,15 +367,12 @@ def fit_model(data, columns, args):
     schedule = keras.optimizers.schedules.CosineDecay(args.learning_rate, epochs * steps_per_epoch, alpha=0.1)
     model = ScoreModel(MLP(args.hidden_units, args.blocks), seed=args.seed, feature_names=columns)
     model.compile(optimizer=keras.optimizers.Adam(schedule))
-    interrupts = keras.callbacks.LambdaCallback(on_train_batch_end=lambda batch, logs: raise_if_interrupted())
-    try:
-        history = model.fit(
-            data, batch_size=batch_size, epochs=epochs, verbose=2 if args.verbose else 0, callbacks=[interrupts]
-        )
-    except FloatingPointError as error:
-        raise TrainingError(f"training diverged; try a smaller --learning-rate. {error}") from None
-    loss = history.history["loss"][-1]
-    return model, loss, epochs * steps_per_epoch
+
+    def fit(callbacks, verbose):
+        return model.fit(data, batch_size=batch_size, epochs=epochs, verbose=verbose, callbacks=callbacks)
+
+    loss, steps = fit_from_command_line(model, fit, args, TrainingError, raise_if_interrupted)
+    return model, loss, steps
 
 
 def _first_line(error):
@@ -459,14 +511,22 @@ def run_inspect(args):
 
 
 def run_train(args):
-    """`keras-score train`: reads and types DATA, trains a `TableModel`, saves --out."""
-    _resolve(args, TRAIN_DEFAULTS)
+    """`keras-score train`: reads and types DATA and trains a `TableModel`, or reads images and trains an `ImageModel`; saves --out."""
+    images = cli_images.is_image_data(args.data)
+    _resolve(args, cli_images.IMAGE_DEFAULTS if images else TRAIN_DEFAULTS)
     check_new_output(args.out, (MODEL_EXTENSION,), args.overwrite)
-    frame, schema = cli_tables.read_typed_table(args, UsageError)
-    try:
-        model = cli_tables.report_training(frame, schema, args, TrainingError, raise_if_interrupted)
-    except ValueError as error:
-        raise UsageError(str(error)) from None
+    if images:
+        model = cli_images.train_images(args, UsageError, TrainingError, raise_if_interrupted)
+    else:
+        given = [name for name in IMAGE_OPTIONS if getattr(args, name) is not None]
+        if given:
+            option = "--" + given[0].replace("_", "-")
+            raise UsageError(f"{option} applies to images (a folder or an .npz of images); DATA {args.data!r} is a table.")
+        frame, schema = cli_tables.read_typed_table(args, UsageError)
+        try:
+            model = cli_tables.report_training(frame, schema, args, TrainingError, raise_if_interrupted)
+        except ValueError as error:
+            raise UsageError(str(error)) from None
     save_model(model, args.out)
     args.written.append(args.out)
     print(f"saved model to {args.out}")
@@ -497,8 +557,27 @@ def load_score_model(path):
 
 def run_sample(args):
     """`keras-score sample`: loads MODEL, generates -n samples batch by batch, streams them to --out."""
-    check_new_output(args.out, table_io.WRITE_FORMATS + table_io.TABLE_WRITE_FORMATS, args.overwrite)
+    from keras_score.images import ImageModel
+
+    image_output = cli_images.is_image_output(args.out)
+    if image_output:
+        cli_images.check_image_output(args.out, args.overwrite)
+    else:
+        check_new_output(args.out, table_io.WRITE_FORMATS + table_io.TABLE_WRITE_FORMATS, args.overwrite)
     model = load_score_model(args.model)
+    if isinstance(model, ImageModel) != image_output:
+        expected = "a .png grid or a folder" if isinstance(model, ImageModel) else "a table (.csv, .parquet or .npy)"
+        kind = "images" if isinstance(model, ImageModel) else "rows"
+        raise UsageError(f"--out {args.out!r}: MODEL {args.model!r} samples {kind}; expected {expected}.")
+    if image_output:
+        if args.where:
+            raise UsageError("--where applies to a model of a typed table; for an image model give --labels.")
+        progress = _with_progress if sys.stderr.isatty() else None
+        cli_images.sample_images(model, args, UsageError, progress, _interruptible)
+        args.written.append(args.out)
+        return 0
+    if args.labels is not None or args.guidance_scale is not None:
+        raise UsageError("--labels and --guidance-scale apply to a class-conditional image model.")
     if cli_tables.is_table_model(model):
         progress = _with_progress if sys.stderr.isatty() else None
         cli_tables.sample_table(model, args, UsageError, progress, _interruptible, write_samples)
@@ -531,6 +610,11 @@ def run_evaluate(args):
     if cli_tables.is_table_model(model):
         cli_tables.evaluate_table(model, args, UsageError)
         return 0
+    if model.data_shape is not None and len(model.data_shape) > 1:
+        raise UsageError(
+            f"MODEL {args.model!r} models images; `evaluate` takes models of tables. For images, "
+            "ImageModel.bits_per_dim gives the likelihood and benchmarks/images.py the FID."
+        )
     data, _ = table_io.read_table(args.data)
     num_dims = math.prod(model.data_shape)
     if data.shape[1] != num_dims:

@@ -6,13 +6,13 @@ on a model of a typed table. Messages that a user should read go to stdout,
 notes about how the input was read start with "note: ".
 """
 
-import math
 import sys
 import time
 
 import numpy as np
 
 from keras_score import io as table_io
+from keras_score.cli_training import fit_from_command_line
 
 
 def add_reading_arguments(parser):
@@ -70,37 +70,22 @@ def train_table_model(args, frame, schema, training_error, interrupt_check=None)
     from keras_score.networks import MLP
     from keras_score.tables import TableModel
 
-    from keras_score.checkpoint import Checkpoint
-
     keras.utils.set_random_seed(args.seed)
     model = TableModel(MLP(args.hidden_units, args.blocks), schema=schema, seed=args.seed)
-    callbacks = []
-    if interrupt_check:  # a Ctrl-C that Python dropped (in a garbage-collector callback) stops training at the next batch
-        callbacks.append(keras.callbacks.LambdaCallback(on_train_batch_end=lambda *_, **__: interrupt_check()))
-    if getattr(args, "checkpoint", None):
-        checkpoint = Checkpoint(args.checkpoint, every_steps=args.checkpoint_every)
-        callbacks.append(checkpoint)
-        if checkpoint.state() is not None:
-            print(f"resuming from the checkpoint of step {checkpoint.state()['step']} in {args.checkpoint}", flush=True)
-    try:
-        history = model.fit(
+
+    def fit(callbacks, verbose):
+        return model.fit(
             frame,
             steps=None if args.epochs else args.steps,
             epochs=args.epochs,
             batch_size=args.batch_size,
             learning_rate=args.learning_rate,
-            verbose=2 if args.verbose else 0,
+            verbose=verbose,
             callbacks=callbacks,
         )
-    except ValueError as error:
-        if not getattr(args, "checkpoint", None):
-            raise
-        raise training_error(f"--checkpoint {args.checkpoint!r}: {error}") from None
-    except FloatingPointError as error:
-        raise training_error(f"training diverged; try a smaller --learning-rate. {error}") from None
-    steps = int(keras.ops.convert_to_numpy(model.optimizer.iterations))
-    losses = history.history.get("loss") or [math.nan]  # none when a resumed run had no steps left
-    return model, losses[-1], steps
+
+    loss, steps = fit_from_command_line(model, fit, args, training_error, interrupt_check)
+    return model, loss, steps
 
 
 def report_training(frame, schema, args, training_error, interrupt_check=None):

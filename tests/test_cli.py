@@ -186,7 +186,7 @@ def test_error_bad_data_file(tmp_path, capsys, name, content, fragments):
         ({"a": np.zeros((3, 2)), "b": np.zeros((3, 2))}, ["'a', 'b'", "'x' or 'data'"]),
         ({"x": np.array(["p", "q"])}, ["expected a numeric array"]),
         ({"x": np.zeros((0, 2))}, ["at least one row"]),
-        ({"x": np.zeros((2, 2, 2))}, ["1-D or 2-D"]),
+        ({"x": np.zeros((2, 2, 2, 2, 2))}, ["1-D or 2-D"]),  # 3-D and 4-D arrays are images
     ],
 )
 def test_error_bad_npz(tmp_path, capsys, arrays, fragments):
