@@ -57,3 +57,17 @@ def test_ncsn_2d_example(tmp_path):
     assert set(fisher) == {"sliced score matching", "denoising score matching"}
     assert all(np.isfinite(value) and value > 0 for value in fisher.values())
     assert set(weights) == {"data", *fisher} and all(0.0 <= w <= 1.0 for w in weights.values())
+
+
+def test_ddpm_ddim_edm_digits_example(tmp_path):
+    example = load("ddpm_ddim_edm_digits")
+    fids, floor, paths = example.main(
+        str(tmp_path), epochs=1, channels=8, num_samples=20, ddpm_steps=(4,), ddim_steps=(2, 3), edm_steps=(2,)
+    )
+    for path in paths:
+        assert_png(path)
+    assert sorted(os.listdir(tmp_path)) == ["fid_vs_nfe.png", "samples.png", "trajectory.png"]
+    assert set(fids) == {
+        ("DDPM ancestral", 4), ("DDIM (η = 0)", 2), ("DDIM (η = 0)", 3), ("EDM Heun", 2), ("EDM stochastic (Alg. 2)", 2)
+    }
+    assert all(np.isfinite(value) and value > floor > 0 for value in fids.values())
