@@ -8,6 +8,12 @@ and a trainable *condition encoder* maps the dict to one vector per example
 for the network. The learned null condition ∅ of classifier-free guidance
 belongs to the `Denoiser`, not to the encoder, so any Keras layer can be an
 encoder (Ho & Salimans 2022, Alg. 1).
+
+An image-shaped entry marked {"channels": True} — (H, W, c) or a stack of
+k frames (k, H, W, C) — is not encoded: the `Denoiser` concatenates it to
+the network's input along the channel axis (k·C channels for a stack), as
+SR3 and DIAMOND condition on a low-resolution image or on past frames; its
+null condition is zeros.
 """
 
 import math
@@ -26,7 +32,9 @@ def condition_spec(conditions=None, num_classes=None, context_dim=None):
 
     Args:
         conditions: None or a dict from names to a per-example shape (a
-            float condition) or to a dict {"shape": ..., "dtype": ...}.
+            float condition) or to a dict {"shape": ..., "dtype": ...[,
+            "channels": True]}; "channels" marks an (H, W, c) or (k, H, W,
+            C) entry concatenated to the input image as channels.
         num_classes: adds "labels": int32 of shape () when given.
         context_dim: adds "context": floats of shape (context_dim,) when given.
 
@@ -41,8 +49,10 @@ def condition_spec(conditions=None, num_classes=None, context_dim=None):
     for name, entry in (conditions or {}).items():
         if not isinstance(name, str) or name in ("x", "drop"):
             raise ValueError(f"Condition names must be strings other than 'x' and 'drop'; received {name!r}.")
+        channels = False
         if isinstance(entry, dict):
             shape, dtype = entry.get("shape"), entry.get("dtype", keras.config.floatx())
+            channels = validation.check_bool(entry.get("channels", False), f"conditions[{name!r}]['channels']")
         else:
             shape, dtype = entry, keras.config.floatx()
         try:
@@ -53,6 +63,13 @@ def condition_spec(conditions=None, num_classes=None, context_dim=None):
                 f"{{'shape': ..., 'dtype': ...}}; received {entry!r}."
             ) from None
         spec[name] = {"shape": shape, "dtype": keras.backend.standardize_dtype(dtype)}
+        if channels:
+            if len(shape) not in (3, 4) or not keras.backend.is_float_dtype(spec[name]["dtype"]):
+                raise ValueError(
+                    f"`conditions[{name!r}]` with 'channels' must be float images of per-example shape (H, W, c) or "
+                    f"a stack (k, H, W, C); received shape {shape} and dtype {spec[name]['dtype']}."
+                )
+            spec[name]["channels"] = True
     for name, value, entry in (
         (LABELS, num_classes, {"shape": (), "dtype": "int32"}),
         ("context", context_dim, {"shape": (context_dim,), "dtype": keras.config.floatx()}),
@@ -67,7 +84,29 @@ def condition_spec(conditions=None, num_classes=None, context_dim=None):
 
 def spec_config(spec):
     """A condition spec as JSON-able config (shapes as lists); `condition_spec` reads it back."""
-    return {name: {"shape": list(entry["shape"]), "dtype": entry["dtype"]} for name, entry in spec.items()}
+    return {name: {**entry, "shape": list(entry["shape"])} for name, entry in spec.items()}
+
+
+def channel_entries(spec):
+    """The names of the spec's entries concatenated to the input as channels, sorted."""
+    return sorted(name for name, entry in spec.items() if entry.get("channels"))
+
+
+def as_channels(value, entry):
+    """A batch of a channels entry as (batch, H, W, channels): a stack (batch, k, H, W, C) becomes k·C channels.
+
+    Args:
+        value: tensor of shape (batch, *entry["shape"]).
+        entry: its spec entry, with "channels".
+
+    Returns:
+        Tensor of shape (batch, H, W, c) or (batch, H, W, k·C).
+    """
+    shape = tuple(entry["shape"])
+    if len(shape) == 3:
+        return value
+    k, height, width, channels = shape
+    return ops.reshape(ops.transpose(value, (0, 2, 3, 1, 4)), (-1, height, width, k * channels))
 
 
 def check_condition(name, value, spec, num_samples, num_classes=None):

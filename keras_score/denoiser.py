@@ -20,7 +20,10 @@ class Denoiser(keras.layers.Layer):
     parameterization's coefficients and, for a conditional model, the
     embedding e(c) of the condition dict by the condition encoder. Where an
     example's "drop" flag is set (classifier-free dropout) or no condition
-    is given, e(c) is the learned null embedding e(∅). The score is
+    is given, e(c) is the learned null embedding e(∅). Entries marked
+    "channels" in the spec are concatenated to c_in·x along the last axis
+    instead (zeros where dropped), so F sees C + c channels and returns C,
+    e.g. `UNet(output_channels=C)`. The score is
     (α·D − x)/σ². Samplers, guidance and the likelihood take the layer (or
     its `score`) as a plain function; its weights are all the state a
     trained model needs to sample, so an EMA copy is `from_config` +
@@ -29,7 +32,7 @@ class Denoiser(keras.layers.Layer):
 
     Args:
         network: a Keras layer F((x, c_noise)) — or F((x, c_noise, e)) for a
-            conditional model — returning a tensor shaped like x.
+            model with encoded conditions — returning a tensor shaped like x.
         schedule: `NoiseSchedule` or its name.
         parameterization: `Parameterization` or its name.
         conditions: the condition spec (see
@@ -82,15 +85,22 @@ class Denoiser(keras.layers.Layer):
         self.schedule = schedules.get(schedule)
         self.parameterization = parameterization_lib.get(parameterization)
         self.conditions = conditioning.condition_spec(conditions)
+        self.channel_conditions = conditioning.channel_entries(self.conditions)
+        self.encoded_conditions = sorted(set(self.conditions) - set(self.channel_conditions))
         self.num_classes = num_classes
         self.condition_units = condition_units
-        if self.conditions and condition_encoder is None:
+        if self.encoded_conditions and condition_encoder is None:
             condition_encoder = conditioning.ConditionEmbedding(num_classes, condition_units, name="condition_embedding")
-        self.condition_encoder = condition_encoder if self.conditions else None
+        self.condition_encoder = condition_encoder if self.encoded_conditions else None
 
     @property
     def is_conditional(self):
         return bool(self.conditions)
+
+    @property
+    def has_embedding(self):
+        """Whether the network takes a condition embedding e(c) (some condition entry is encoded)."""
+        return bool(self.encoded_conditions)
 
     def build(self, input_shape):
         """Builds every weight by one forward pass on zeros, so any Keras layer works as network or encoder."""
@@ -98,9 +108,17 @@ class Denoiser(keras.layers.Layer):
         condition = None
         if self.is_conditional:
             condition = self.null_condition_inputs(1)
-            units = self.condition_encoder.compute_output_spec(condition).shape[-1]
+        if self.has_embedding:
+            encoded = {name: condition[name] for name in self.encoded_conditions}
+            units = self.condition_encoder.compute_output_spec(encoded).shape[-1]
             self.null_embedding = self.add_weight(name="null_embedding", shape=(units,), initializer="random_normal")
-        self.network_output(x, ops.ones((1,), dtype=self.compute_dtype), condition)
+        output = self.network_output(x, ops.ones((1,), dtype=self.compute_dtype), condition)
+        if tuple(output.shape[1:]) != tuple(x.shape[1:]):
+            hint = " (for conditioning channels, e.g. UNet(output_channels=C))" if self.channel_conditions else ""
+            raise ValueError(
+                f"The network must return the data's shape {tuple(x.shape[1:])}{hint}; "
+                f"it returns {tuple(output.shape[1:])}."
+            )
         self.built = True
 
     def null_condition_inputs(self, batch_size):
@@ -118,7 +136,7 @@ class Denoiser(keras.layers.Layer):
         missing = sorted(set(self.conditions) - set(condition))
         if missing:
             raise ValueError(f"The condition lacks {missing}; this denoiser takes {sorted(self.conditions)}.")
-        inputs = {name: condition[name] for name in self.conditions}
+        inputs = {name: condition[name] for name in self.encoded_conditions}
         embedding = self.condition_encoder(inputs, training=training)
         if condition.get("drop") is None:
             return embedding
@@ -132,10 +150,31 @@ class Denoiser(keras.layers.Layer):
         alpha = self.schedule.alpha(t)
         sigma = self.schedule.sigma(t)
         c_in = expand_to(self.parameterization.c_in(alpha, sigma), x)
-        inputs = (c_in * x, self.parameterization.c_noise(alpha, sigma))
-        if self.is_conditional:
+        inputs = (self.concatenate_channels(c_in * x, condition), self.parameterization.c_noise(alpha, sigma))
+        if self.has_embedding:
             inputs = inputs + (self.embed_condition(condition, batch_size, training),)
         return ops.cast(self.network(inputs, training=training), x.dtype)  # from a mixed-precision network
+
+    def concatenate_channels(self, x, condition):
+        """x (batch, H, W, C) with the "channels" entries of `condition` appended: zeros where dropped or absent."""
+        if not self.channel_conditions:
+            return x
+        parts = [x]
+        drop = None if condition is None or condition.get("drop") is None else condition["drop"]
+        for name in self.channel_conditions:
+            entry = self.conditions[name]
+            if condition is None:
+                value = ops.zeros((ops.shape(x)[0], *entry["shape"]), dtype=x.dtype)
+            elif name not in condition:
+                raise ValueError(f"The condition lacks {[name]}; this denoiser takes {sorted(self.conditions)}.")
+            else:
+                value = ops.cast(condition[name], x.dtype)
+            channels = conditioning.as_channels(value, entry)
+            if drop is not None:
+                dropped = ops.reshape(ops.cast(drop, "bool"), (-1, 1, 1, 1))
+                channels = ops.where(dropped, ops.zeros_like(channels), channels)
+            parts.append(channels)
+        return ops.concatenate(parts, axis=-1)
 
     def __call__(self, x, t, condition=None, training=False):
         x = ops.convert_to_tensor(x, dtype=self.compute_dtype)

@@ -60,7 +60,11 @@ class ScoreModel(keras.Model):
         num_classes: number of class labels K (0…K−1) to condition on, or None.
         context_dim: size of continuous context vectors to condition on, or None.
         conditions: other condition entries, {name: per-example shape} or
-            {name: {"shape": ..., "dtype": ...}}.
+            {name: {"shape": ..., "dtype": ...}}; {"shape": (k, H, W, C),
+            "channels": True} concatenates a frame stack (or an (H, W, c)
+            image) to the noisy image as channels instead of encoding it
+            (the network then returns the data's channels, e.g.
+            `UNet(output_channels=C)`).
         condition_encoder: a Keras layer mapping the condition dict to
             (batch, units); default `keras_score.conditioning.ConditionEmbedding`.
         p_uncond: probability of replacing an example's condition by the null
