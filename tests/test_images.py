@@ -58,6 +58,7 @@ def test_pixel_scaling_maps_the_levels_onto_minus_one_to_one_and_back():
         (np.linspace(-1, 1, 128).reshape(2, 8, 8, 1), r"for images scaled to \[−1, 1\], give \(x \+ 1\)·8\)"),
         (np.zeros((2, 8)), r"shape \(n, H, W, C\) or \(n, H, W\); received shape \(2, 8\)"),
         (np.full((2, 8, 8, 1), np.nan), "NaN or Inf"),
+        (np.linspace(0, 1, 128).reshape(2, 8, 8, 1), r"looks scaled to \[0, 1\] .* give x·16"),
     ],
 )
 def test_fit_refuses_images_outside_the_levels_with_a_clear_error(images, match):

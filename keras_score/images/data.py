@@ -37,6 +37,11 @@ def check_images(images, levels, name="x"):
             f"`{name}` must hold pixel values in [0, {levels - 1}] (levels={levels}); "
             f"received values in [{low:g}, {high:g}]{hint}."
         )
+    if levels > 2 and high <= 1 and array.dtype.kind == "f" and np.any(array != np.round(array)):
+        raise ValueError(
+            f"`{name}` looks scaled to [0, 1] (fractional values, at most {high:g}); it must hold pixel values in "
+            f"[0, {levels - 1}] (levels={levels}): give x·{levels - 1}."
+        )
     return array.astype("float32")
 
 
