@@ -83,6 +83,7 @@ class Denoiser(keras.layers.Layer):
             raise ValueError(f"`condition_encoder` must be a Keras layer; received {condition_encoder!r}.")
         self.network = network
         self.schedule = schedules.get(schedule)
+        self.schedule_layers = list(self.schedule.weight_layers)  # a learned schedule's γ trains and saves with D
         self.parameterization = parameterization_lib.get(parameterization)
         self.conditions = conditioning.condition_spec(conditions)
         self.channel_conditions = conditioning.channel_entries(self.conditions)

@@ -137,6 +137,7 @@ class ScoreModel(keras.Model):
         self.ema_steps = None
         self.data_shape = None
         self.last_num_function_evals = None
+        self._log_det_per_dim = None
         self._generate_functions = {}
         self._log_prob_functions = {}
 
@@ -246,6 +247,7 @@ class ScoreModel(keras.Model):
 
     def evaluate(self, *args, use_ema=None, **kwargs):
         """`keras.Model.evaluate`, with the EMA weights when the model has an `ema` (unless `use_ema=False`)."""
+        self._prepare_bits_per_dim()
         with self.swap_ema_weights(use_ema):
             return super().evaluate(*args, **kwargs)
 
@@ -267,6 +269,27 @@ class ScoreModel(keras.Model):
         for extra in self.losses:
             loss = loss + extra
         return backend.scale_loss_for_replicas(loss)
+
+    def get_metrics_result(self):
+        """Keras' metrics, with "bits_per_dim" beside the loss when the objective is a likelihood bound.
+
+        For `keras_score.objectives.VariationalBound` the loss is the
+        negative ELBO in nats per dimension; in bits per dimension of the data
+        it is loss/log 2 for discrete data (`levels`), and for continuous data
+        (loss − log|det| of the normalisation per dimension)/log 2.
+        """
+        result = super().get_metrics_result()
+        if self._log_det_per_dim is not None and "loss" in result:
+            result["bits_per_dim"] = (result["loss"] - self._log_det_per_dim) / np.log(2.0)
+        return result
+
+    def _prepare_bits_per_dim(self):
+        """Fixes, before `fit` or `evaluate` trace their steps, the log|det| per dimension `bits_per_dim` subtracts."""
+        self._log_det_per_dim = None
+        if getattr(self.objective, "is_likelihood_bound", False) and self.data_shape:
+            continuous = self.objective.levels is None and self.normalize
+            log_det = self.normalizer.log_abs_det_jacobian(self.data_shape) if continuous else 0.0
+            self._log_det_per_dim = log_det / float(np.prod(self.data_shape))
 
     def per_example_loss(self, x, condition=None, training=False, **entries):
         """The objective's loss of every example, at fresh random noise.
@@ -360,6 +383,7 @@ class ScoreModel(keras.Model):
                 self.optimizer.build(self.trainable_variables)  # so that a failure inside `fit` finds it to restore
             if checkpoint is not None:
                 x, y, kwargs = checkpoint.prepare_fit(self, x, y, kwargs)
+        self._prepare_bits_per_dim()
         guard = NonFiniteLossGuard(checkpoint)
         callbacks.append(guard)
         variables = list(self.variables) + list(self.metrics_variables)

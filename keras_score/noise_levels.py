@@ -7,6 +7,8 @@ Each returns times t of shape (batch,) inside the schedule's [t_min, t_max].
   schedule's inverse log-SNR (Karras et al. 2022, Sec. 5), so it works for
   every schedule.
 - `DiscreteTimes`: t = k/N·t_max for k uniform in {1, …, N} (Ho et al. 2020).
+- `AntitheticTime`: one uniform offset u per batch, tᵢ at (u + i/B) mod 1 of
+  [t_min, t_max]: uniform marginals, low discrepancy (Kingma et al. 2021).
 """
 
 import keras
@@ -84,9 +86,32 @@ class DiscreteTimes(NoiseLevelDistribution):
         return {"num_steps": self.num_steps}
 
 
-_DISTRIBUTIONS = {cls.name: cls for cls in (UniformTime, LogNormalSigma, DiscreteTimes)}
+@keras.saving.register_keras_serializable(package="keras_score")
+class AntitheticTime(NoiseLevelDistribution):
+    """tᵢ = t_min + (t_max − t_min)·((u + i/B) mod 1), i = 0…B−1, with one u ~ U(0, 1) per batch.
+
+    Each tᵢ is uniform on [t_min, t_max], and the batch covers the interval
+    evenly, so a Monte Carlo estimate of ∫ over t (VDM's continuous-time
+    loss) has a far smaller variance than with independent times.
+
+    Example:
+    >>> t = AntitheticTime().sample(4, schedules.get("vp"))
+
+    Reference: Kingma et al., "Variational Diffusion Models", NeurIPS 2021, App. I.1.
+    """
+
+    name = "antithetic"
+
+    def sample(self, batch_size, schedule, seed=None):
+        offset = keras.random.uniform((), seed=seed)
+        steps = ops.cast(ops.arange(batch_size), keras.config.floatx()) / ops.cast(batch_size, keras.config.floatx())
+        fraction = ops.mod(offset + steps, 1.0)
+        return schedule.t_min + (schedule.t_max - schedule.t_min) * fraction
+
+
+_DISTRIBUTIONS = {cls.name: cls for cls in (UniformTime, LogNormalSigma, DiscreteTimes, AntitheticTime)}
 
 
 def get(identifier):
-    """Returns a `NoiseLevelDistribution` from a name ("uniform", "log_normal", "discrete"), config or instance."""
+    """A `NoiseLevelDistribution` from a name ("uniform", "log_normal", "discrete", "antithetic"), config, instance."""
     return resolve(identifier, _DISTRIBUTIONS, NoiseLevelDistribution, "noise_distribution")

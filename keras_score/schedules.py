@@ -65,6 +65,15 @@ class NoiseSchedule(Configurable):
         """λ(t) = log(α(t)² / σ(t)²), decreasing in t."""
         return 2.0 * self.log_alpha(t) - 2.0 * ops.log(self.sigma(t))
 
+    def dlog_snr_dt(self, t):
+        """dλ/dt = 2·(d log α/dt − (dσ/dt)/σ), negative; −dλ/dt·e^λ weighs the continuous-time ELBO."""
+        return 2.0 * (self.dlog_alpha_dt(t) - self.dsigma_dt(t) / self.sigma(t))
+
+    @property
+    def weight_layers(self):
+        """Keras layers holding the schedule's weights (a learned schedule's γ); the `Denoiser` tracks them."""
+        return ()
+
     def drift_coefficient(self, t):
         """f(t) = d log α / dt, the drift of dx = f(t)·x dt + g(t) dw."""
         return self.dlog_alpha_dt(t)
@@ -300,7 +309,8 @@ def get(identifier):
     """Returns a `NoiseSchedule` from a name, a config dict or an instance.
 
     Args:
-        identifier: one of "ve", "vp", "sub_vp", "cosine", "edm", a dict
+        identifier: one of "ve", "vp", "sub_vp", "cosine", "edm", "learned"
+            (`keras_score.learned_schedules.LearnedSchedule`, VDM's), a dict
             produced by `keras.saving.serialize_keras_object`, or a schedule.
 
     Returns:
@@ -310,4 +320,6 @@ def get(identifier):
     >>> get("vp")
     VPSchedule(beta_min=0.1, beta_max=20.0, t_min=0.001, t_max=1.0)
     """
-    return resolve(identifier, _SCHEDULES, NoiseSchedule, "schedule")
+    from keras_score.learned_schedules import LearnedSchedule  # it imports this module
+
+    return resolve(identifier, {**_SCHEDULES, "learned": LearnedSchedule}, NoiseSchedule, "schedule")

@@ -8,6 +8,7 @@ from keras_score.images import data
 from keras_score.model import ScoreModel
 from keras_score.networks import UNet
 from keras_score.normalization import PixelScaling
+from keras_score.objectives import VariationalBound
 from keras_score.parameterization import EDMPreconditioning
 
 SIGMA_DATA = 0.5  # EDM's σ_data of images in [−1, 1]
@@ -40,7 +41,8 @@ class ImageModel(ScoreModel):
         class_names: the names of the `num_classes` classes (e.g. the
             sub-folders of an image folder), or None.
         **kwargs: `ScoreModel` arguments (schedule, parameterization,
-            objective, num_classes, p_uncond, seed, ...).
+            objective — "vdm" is `VariationalBound(levels)` on these
+            levels —, num_classes, p_uncond, seed, ...).
 
     Example:
     ```python
@@ -57,6 +59,8 @@ class ImageModel(ScoreModel):
 
     def __init__(self, network=None, levels=256, parameterization=None, ema="power", class_names=None, **kwargs):
         kwargs.pop("normalize", None)  # always the pixel scaling, from `levels`
+        if kwargs.get("objective") == "vdm":  # VDM's bound on the image's own levels
+            kwargs["objective"] = VariationalBound(levels=levels)
         super().__init__(
             UNet() if network is None else network,
             parameterization=EDMPreconditioning(sigma_data=SIGMA_DATA) if parameterization is None else parameterization,

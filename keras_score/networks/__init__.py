@@ -1,6 +1,7 @@
 """Denoiser networks F(x, c_noise): an MLP for points and tables, a UNet for images; noise-level embeddings."""
 
 from keras_score.networks.embeddings import FourierEmbedding, SinusoidalEmbedding
+from keras_score.networks.input_features import Base2FourierFeatures
 from keras_score.networks.layer_norm import LayerNorm
 from keras_score.networks.mlp import MLP
 from keras_score.networks.unet import UNet
@@ -14,4 +15,5 @@ __all__ = [
     "LayerNorm",
     "FourierEmbedding",
     "SinusoidalEmbedding",
+    "Base2FourierFeatures",
 ]

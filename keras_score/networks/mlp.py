@@ -7,7 +7,7 @@ from keras import layers
 from keras import ops
 
 from keras_score import validation
-from keras_score.networks import embeddings
+from keras_score.networks import embeddings, input_features
 from keras_score.networks.layer_norm import LayerNorm
 
 
@@ -30,6 +30,8 @@ class MLP(keras.layers.Layer):
         output_units: None for an output shaped like x (a denoiser); an
             integer k for an output of shape (batch, k), e.g. the logits of a
             `NoisyClassifier`.
+        input_fourier_features: None, or (start, stop) to append
+            `Base2FourierFeatures(start, stop)` of the input (VDM's (6, 8)).
 
     Call arguments:
         inputs: tuple `(x, noise)` with x of shape (batch, ...) and noise of
@@ -47,9 +49,17 @@ class MLP(keras.layers.Layer):
     """
 
     def __init__(
-        self, hidden_units=256, num_blocks=3, embedding="fourier", embedding_dim=64, output_units=None, **kwargs
+        self,
+        hidden_units=256,
+        num_blocks=3,
+        embedding="fourier",
+        embedding_dim=64,
+        output_units=None,
+        input_fourier_features=None,
+        **kwargs,
     ):
         super().__init__(**kwargs)
+        self.input_features = input_features.get(input_fourier_features)
         self.hidden_units = validation.check_int(hidden_units, "hidden_units", minimum=1)
         self.num_blocks = validation.check_int(num_blocks, "num_blocks", minimum=1)
         self.embedding_dim = validation.check_int(embedding_dim, "embedding_dim", minimum=2)
@@ -74,7 +84,7 @@ class MLP(keras.layers.Layer):
         if len(input_shape) == 3:
             self.condition_embedding_projection = layers.Dense(self.hidden_units, activation="silu")
             self.condition_embedding_projection.build(input_shape[2])
-        self.input_projection.build(flat)
+        self.input_projection.build(input_features.appended_shape(self.input_features, flat))
         for norm, cond, inner, outer in zip(
             self.norms, self.condition_projections, self.inner, self.outer
         ):
@@ -90,7 +100,8 @@ class MLP(keras.layers.Layer):
     def call(self, inputs):
         x, noise = inputs[:2]
         shape = ops.shape(x)
-        h = self.input_projection(ops.reshape(x, (shape[0], self.input_dim)))
+        flat = ops.reshape(x, (shape[0], self.input_dim))
+        h = self.input_projection(input_features.append(self.input_features, flat))
         emb = self.embedding_projection(self.embedding(noise))
         if len(inputs) == 3:
             emb = emb + self.condition_embedding_projection(inputs[2])
@@ -114,6 +125,7 @@ class MLP(keras.layers.Layer):
             "embedding": keras.saving.serialize_keras_object(self.embedding),
             "embedding_dim": self.embedding_dim,
             "output_units": self.output_units,
+            "input_fourier_features": input_features.config(self.input_features),
         }
 
     @classmethod

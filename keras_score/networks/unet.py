@@ -5,7 +5,7 @@ from keras import layers
 from keras import ops
 
 from keras_score import validation
-from keras_score.networks import embeddings
+from keras_score.networks import embeddings, input_features
 from keras_score.networks.unet_blocks import EMBEDDING_MODES, AttentionBlock, ResidualBlock
 
 
@@ -45,6 +45,8 @@ class UNet(keras.layers.Layer):
         embedding_mode: "film" (adaptive group norm, ADM / DIAMOND) or "add" (DDPM++).
         output_channels: None for an output with the input's channels; an
             integer when the input carries extra conditioning channels.
+        input_fourier_features: None, or (start, stop) to append
+            `Base2FourierFeatures(start, stop)` of every input channel (VDM's (6, 8)).
 
     Call arguments:
         inputs: `(x, noise)` with x of shape (batch, H, W, C) and noise of
@@ -83,9 +85,11 @@ class UNet(keras.layers.Layer):
         embedding_dim=64,
         embedding_mode="film",
         output_channels=None,
+        input_fourier_features=None,
         **kwargs,
     ):
         super().__init__(**kwargs)
+        self.input_features = input_features.get(input_fourier_features)
         self.channels = validation.check_int(channels, "channels", minimum=1)
         try:
             self.channel_multipliers = tuple(
@@ -166,7 +170,7 @@ class UNet(keras.layers.Layer):
         if len(input_shape) == 3:
             self.condition_projection.build(input_shape[2])
         shape = (batch, height, width, self.channels)
-        self.input_conv.build(x_shape)
+        self.input_conv.build(input_features.appended_shape(self.input_features, x_shape))
         skips = [shape]
         for level, blocks in enumerate(self.down):
             for index, block in enumerate(blocks):
@@ -211,7 +215,7 @@ class UNet(keras.layers.Layer):
             emb = dense(emb)
         if len(inputs) == 3:
             emb = emb + self.condition_projection(ops.silu(inputs[2]))
-        h = self.input_conv(x)
+        h = self.input_conv(input_features.append(self.input_features, x))
         skips = [h]
         for level, blocks in enumerate(self.down):
             for index, block in enumerate(blocks):
@@ -249,6 +253,7 @@ class UNet(keras.layers.Layer):
             "embedding_dim": self.embedding_dim,
             "embedding_mode": self.embedding_mode,
             "output_channels": self.output_channels,
+            "input_fourier_features": input_features.config(self.input_features),
         }
 
     @classmethod

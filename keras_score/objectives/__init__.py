@@ -7,9 +7,12 @@ from keras_score.objectives.base import Objective
 from keras_score.objectives.denoising import DenoisingScoreMatching
 from keras_score.objectives.exact import ExactScoreMatching
 from keras_score.objectives.sliced import SlicedScoreMatching
+from keras_score.objectives.variational import VariationalBound
 from keras_score.registry import resolve
 
-OBJECTIVES = {cls.name: cls for cls in (DenoisingScoreMatching, SlicedScoreMatching, ExactScoreMatching)}
+OBJECTIVES = {
+    cls.name: cls for cls in (DenoisingScoreMatching, SlicedScoreMatching, ExactScoreMatching, VariationalBound)
+}
 
 
 def get(identifier):
@@ -21,4 +24,12 @@ def get(identifier):
     return resolve(identifier, OBJECTIVES, Objective, "objective")
 
 
-__all__ = ["Objective", "DenoisingScoreMatching", "SlicedScoreMatching", "ExactScoreMatching", "OBJECTIVES", "get"]
+__all__ = [
+    "Objective",
+    "DenoisingScoreMatching",
+    "SlicedScoreMatching",
+    "ExactScoreMatching",
+    "VariationalBound",
+    "OBJECTIVES",
+    "get",
+]
