@@ -2,7 +2,7 @@
 
 Usage:
     KERAS_BACKEND=jax python benchmarks/likelihood.py [--quick] [--schedule vp]
-    KERAS_BACKEND=jax python benchmarks/likelihood.py --vdm [--epochs 100] [--quick]
+    KERAS_BACKEND=jax python benchmarks/likelihood.py --vdm [--epochs 60] [--quick]
 
 For a 2-D ring of 8 modes and a 64-D mixture of 8 random full-covariance
 modes, both standardised (per-feature mean 0, std 1, as a `ScoreModel` sees
@@ -183,7 +183,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="fewer points")
     parser.add_argument("--schedule", default="vp", help="schedule name (vp, ve, edm, ...)")
     parser.add_argument("--vdm", action="store_true", help="VDM on 17-level digits instead of the mixtures")
-    parser.add_argument("--epochs", type=int, default=100, help="VDM training epochs")
+    parser.add_argument("--epochs", type=int, default=60, help="VDM training epochs")
     parser.add_argument("--channels", type=int, default=32, help="VDM UNet channels")
     args = parser.parse_args()
     if args.vdm:

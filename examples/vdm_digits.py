@@ -104,6 +104,13 @@ The same UNet in both; VDM's ε-prediction, and the bound as the loss. The
 learned γ is a positive-weight line from γ_min = −13.3 to γ_max = 5 plus a
 monotone MLP correction of 1,024 units; its weights train with the UNet's,
 enter the EMA, and are saved in the `.keras` file.
+
+At low noise the bound asks the network for ε̂ = (z − α·x_k)/σ, with x_k the
+level nearest z: a sawtooth in z with the period of the levels' spacing
+2/(L − 1). VDM appends Fourier features sin, cos(2^k·2π·z) of the input for
+this; for L = 256 it takes k = 6, 7, and the spacing 2/255 ≈ 2⁻⁷ matches
+k = 7. For our 17 levels the spacing is 2⁻³, so we take k = 3, 4, 5. (Without
+them, the same UNet is at 4.8 bits/dim after 20 epochs; with them, at 2.35.)
 """
 
 
@@ -115,6 +122,7 @@ def build_model(gamma, channels, seed):
         blocks_per_level=1,
         attention_resolutions=(4,),
         groups=min(8, channels),
+        input_fourier_features=(3, 6),
     )
     return keras_score.images.ImageModel(
         network,
@@ -203,7 +211,7 @@ def plot_bits(bits, path):
 """
 
 
-def main(out_dir="vdm_digits", epochs=100, channels=32, hidden_units=1024, repeats=10, sample_steps=32, seed=0):
+def main(out_dir="vdm_digits", epochs=60, channels=32, hidden_units=1024, repeats=10, sample_steps=32, seed=0):
     """Trains both models, prints bits/dim, writes the figures; returns (bits per dim by name, paths)."""
     os.makedirs(out_dir, exist_ok=True)
     train_images, test_images = split(seed)
@@ -232,7 +240,7 @@ def main(out_dir="vdm_digits", epochs=100, channels=32, hidden_units=1024, repea
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[1])
     parser.add_argument("--out-dir", default="vdm_digits")
-    parser.add_argument("--epochs", type=int, default=100)
+    parser.add_argument("--epochs", type=int, default=60)
     parser.add_argument("--channels", type=int, default=32)
     args = parser.parse_args()
     main(args.out_dir, epochs=args.epochs, channels=args.channels)

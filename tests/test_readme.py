@@ -25,3 +25,4 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     assert namespace["x"].shape == (500, 2)
     assert namespace["digits"].shape == (40, 8, 8, 1) and namespace["digits"].dtype == "uint8"
     assert (tmp_path / "digits.png").exists()
+    assert namespace["history"].history["bits_per_dim"][0] > 0
