@@ -102,6 +102,17 @@ def get(identifier, dim):
     return layers[identifier](dim)
 
 
+def build_with_mlp(embedding, mlp, noise_shape):
+    """Builds a noise embedding and the Dense layers after it; returns the shape they output (batch, units)."""
+    if not embedding.built:
+        embedding.build(noise_shape)
+    shape = embedding.compute_output_shape(noise_shape)
+    for dense in mlp:
+        dense.build(shape)
+        shape = (shape[0], dense.units)
+    return shape
+
+
 def deserialize_in(config):
     """A network's config with its serialized `embedding` entry turned back into a layer (for `from_config`)."""
     return {**config, "embedding": keras.saving.deserialize_keras_object(config["embedding"])}

@@ -161,12 +161,7 @@ class UNet(keras.layers.Layer):
                 f"{width} inputs; its levels have heights {heights}."
             )
         batch = x_shape[0]
-        if not self.embedding.built:
-            self.embedding.build(noise_shape)
-        emb_shape = self.embedding.compute_output_shape(noise_shape)
-        for dense in self.embedding_mlp:
-            dense.build(emb_shape)
-            emb_shape = (batch, dense.units)
+        emb_shape = embeddings.build_with_mlp(self.embedding, self.embedding_mlp, noise_shape)
         if len(input_shape) == 3:
             self.condition_projection.build(input_shape[2])
         shape = (batch, height, width, self.channels)
