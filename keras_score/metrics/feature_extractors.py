@@ -181,8 +181,8 @@ class ClassifierFeatures:
         return cls(keras.saving.deserialize_keras_object(config["model"]), config["layer"])
 
 
-def digits_classifier(hidden_units=128, feature_units=64, num_classes=10, seed=0):
-    """An untrained MLP classifier of 8 × 8 digits whose penultimate layer gives features.
+def digits_classifier(hidden_units=128, feature_units=64, num_classes=10, seed=0, input_shape=(8, 8, 1)):
+    """An untrained MLP classifier of 8 × 8 digits (or images of `input_shape`) whose penultimate layer gives features.
 
     Layers: Flatten → Dense(hidden_units, relu) → Dense(feature_units, relu,
     name "features") → Dense(num_classes, softmax, name "probabilities").
@@ -192,15 +192,16 @@ def digits_classifier(hidden_units=128, feature_units=64, num_classes=10, seed=0
         feature_units: dimension of the features.
         num_classes: number of classes.
         seed: seed of the weight initialization.
+        input_shape: the images' shape (H, W, C), e.g. (28, 28, 1) for Fashion-MNIST.
 
     Returns:
-        A functional `keras.Model` from (batch, 8, 8, 1) images to class probabilities.
+        A functional `keras.Model` from (batch, *input_shape) images to class probabilities.
 
     Example:
     >>> digits_classifier().output_shape
     (None, 10)
     """
-    inputs = keras.Input((8, 8, 1))
+    inputs = keras.Input(tuple(input_shape))
     x = layers.Flatten()(inputs)
     x = layers.Dense(hidden_units, activation="relu", kernel_initializer=keras.initializers.GlorotUniform(seed))(x)
     x = layers.Dense(
@@ -222,8 +223,8 @@ def train_digits_classifier(images=None, labels=None, epochs=15, batch_size=64, 
     result depends only on the arguments and the backend.
 
     Args:
-        images: (n, 8, 8, 1) images in [-1, 1]; None for all of
-            `keras_score.datasets.load_digits()`.
+        images: (n, 8, 8, 1) images in [-1, 1] (or of any (H, W, C)); None
+            for all of `keras_score.datasets.load_digits()`.
         labels: (n,) integer labels; required with `images`.
         epochs: passes over the data.
         batch_size: mini-batch size.
@@ -248,7 +249,7 @@ def train_digits_classifier(images=None, labels=None, epochs=15, batch_size=64, 
         raise ValueError(f"`epochs` must be a positive integer; received {epochs}.")
     images = np.asarray(images, "float32")
     labels = np.asarray(labels, "int64")
-    model = digits_classifier(num_classes=int(labels.max()) + 1, seed=seed)
+    model = digits_classifier(num_classes=int(labels.max()) + 1, seed=seed, input_shape=images.shape[1:])
     model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     rng = np.random.default_rng(seed)
     order = np.concatenate([rng.permutation(len(images)) for _ in range(epochs)])
