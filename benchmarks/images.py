@@ -1,7 +1,7 @@
 """Class-conditional digits: the UNet `ImageModel` against the residual-MLP `ScoreModel`, FID over NFE.
 
 Usage:
-    KERAS_BACKEND=jax python benchmarks/images.py [--quick] [--unet-epochs 60,200] [--mlp-epochs 150]
+    KERAS_BACKEND=jax python benchmarks/images.py [--quick] [--unet-epochs 60,200] [--mlp-epochs 150] [--fit-only]
 
 Protocol (the images issue's baseline): scikit-learn's 1,797 digits split
 1,437 / 360 by a permutation of seed 0. A classifier
@@ -112,6 +112,7 @@ def main():
     parser.add_argument("--channels", type=int, default=32)
     parser.add_argument("--blocks", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--fit-only", action="store_true", help="train and report fit times only (no sampling)")
     args = parser.parse_args()
     if args.quick:
         args.unet_epochs, args.mlp_epochs, args.channels, args.blocks = "2", 2, 8, 1
@@ -144,6 +145,8 @@ def main():
     print("\n| model | sampler | w | steps | NFE | FID | FID / floor | accuracy | sampling s |")
     print("|---|---|---|---|---|---|---|---|---|")
     runs = [(s, n, None) for s in SAMPLERS for n in nfe_targets] + [(s, n, 2.0) for s, n in GUIDED if n in nfe_targets]
+    if args.fit_only:
+        runs = []
     for name, (model, _, _) in models.items():
         for sampler, target, scale in runs:
             steps, nfe = steps_for(sampler, target)
