@@ -1,4 +1,8 @@
-"""Tests for the image UNet: shapes, its zero start, argument errors, serialization, training on digits."""
+"""Tests for the image UNet: shapes, its zero start, argument errors, serialization (across backends too), training."""
+
+import os
+import subprocess
+import sys
 
 import keras
 import numpy as np
@@ -135,3 +139,31 @@ def test_saved_unet_model_denoises_the_same(trained, tmp_path):
     np.testing.assert_allclose(to_numpy(loaded.denoise(x, 0.7)), to_numpy(model.denoise(x, 0.7)), atol=1e-5)
     samples = loaded.generate(4, steps=4, seed=0)
     assert samples.shape == (4, 8, 8, 1) and np.all(np.isfinite(samples))
+
+
+SAVE_ON_OTHER_BACKEND = """
+import sys
+import keras, numpy as np
+import keras_score
+from keras_score.networks import UNet
+keras.utils.set_random_seed(0)
+model = keras_score.ScoreModel(UNet(attention_resolutions=(4,), **{tiny}), normalize=False, seed=0)
+model.build((None, 8, 8, 1))
+for index, weight in enumerate(model.weights):
+    weight.assign(np.random.default_rng(index).normal(0, 0.1, weight.shape).astype(weight.dtype))
+x = np.random.default_rng(99).normal(size=(3, 8, 8, 1)).astype("float32")
+model.save(sys.argv[1])
+np.save(sys.argv[2], keras.ops.convert_to_numpy(model.denoise(x, 0.7)))
+"""
+
+
+def test_a_unet_model_saved_on_another_backend_loads_and_denoises_the_same(tmp_path):
+    others = {"jax": "torch", "torch": "tensorflow", "tensorflow": "jax"}
+    env = dict(os.environ, KERAS_BACKEND=others[keras.backend.backend()], TF_CPP_MIN_LOG_LEVEL="3")
+    path, expected = str(tmp_path / "unet.keras"), str(tmp_path / "denoised.npy")
+    code = SAVE_ON_OTHER_BACKEND.format(tiny=repr(TINY))
+    result = subprocess.run([sys.executable, "-c", code, path, expected], env=env, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+    loaded = keras.models.load_model(path)
+    x = np.random.default_rng(99).normal(size=(3, 8, 8, 1)).astype("float32")
+    np.testing.assert_allclose(to_numpy(loaded.denoise(x, 0.7)), np.load(expected), atol=1e-4)
