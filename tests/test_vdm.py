@@ -10,7 +10,7 @@ from keras import ops
 
 from keras_score import ScoreModel, backend, noise_levels, objectives, samplers, schedules
 from keras_score.datasets import GaussianMixture
-from keras_score.guidance import Inpainting
+from keras_score.guidance import GradientGuidance, Inpainting
 from keras_score.images import ImageModel
 from keras_score.learned_schedules import LearnedSchedule, LinearGamma, MonotoneGamma
 from keras_score.networks import MLP, Base2FourierFeatures, UNet
@@ -109,6 +109,9 @@ def test_guidance_and_likelihood_work_with_a_learned_schedule(trained):
     model = trained[0]
     inpainted = model.generate(16, sampler="euler", steps=8, seed=0, guidance=Inpainting(np.array([1.5, np.nan])))
     np.testing.assert_allclose(inpainted[:, 0], 1.5, atol=1e-4)
+    posterior = GradientGuidance(lambda x0: -50.0 * ops.square(x0[:, 0] - 1.0), through_denoiser=True)  # DPS
+    guided = model.generate(16, sampler="euler", steps=8, seed=0, guidance=posterior)
+    assert guided.shape == (16, 2) and np.all(np.isfinite(guided))
     log_prob = to_numpy(model.log_prob(np.asarray(RING.sample(8, seed=2))))
     assert log_prob.shape == (8,) and np.all(np.isfinite(log_prob))
 
