@@ -4,7 +4,7 @@ Author: keras_score contributors
 Date created: 2026/12/03
 Last modified: 2026/12/03
 Description: VDM's ELBO trains a UNet and its noise schedule together on 17-level digits, in bits per dimension.
-Accelerator: None (a CPU takes about 10 minutes with the default settings)
+Accelerator: None (a CPU takes about 20 minutes with the default settings)
 """
 
 """
