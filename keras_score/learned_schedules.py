@@ -172,7 +172,6 @@ class MonotoneGamma(GammaLayer):
         return {**super().get_config(), "hidden_units": self.hidden_units}
 
 
-
 @keras.saving.register_keras_serializable(package=_PACKAGE)
 class LearnedSchedule(NoiseSchedule):
     """Variance preserving with a learned γ(t) = −log-SNR(t): α² = sigmoid(−γ), σ² = sigmoid(γ), t ∈ [0, 1].
@@ -216,6 +215,24 @@ class LearnedSchedule(NoiseSchedule):
     @property
     def weight_layers(self):
         return (self.gamma,)
+
+    def frozen_copy(self):
+        """A `LearnedSchedule` with a copy of γ's current weights that does not train (saved with its holder)."""
+        config = {k: v for k, v in self.gamma.get_config().items() if k != "name"}
+        gamma = type(self.gamma).from_config({**config, "trainable": False})
+        gamma.build()
+        if not self.gamma.built:
+            self.gamma.build()
+        gamma.set_weights(self.gamma.get_weights())
+        return LearnedSchedule(gamma, self.bisection_steps)
+
+    def signature(self):
+        gamma = {k: v for k, v in self.gamma.get_config().items() if k not in ("name", "trainable", "dtype")}
+        return {
+            "class": "LearnedSchedule",
+            "gamma": [type(self.gamma).__name__, gamma],
+            "bisection": self.bisection_steps,
+        }
 
     def gamma_and_derivative(self, t):
         """(γ(t), γ'(t)), both shaped like t."""

@@ -74,6 +74,14 @@ class NoiseSchedule(Configurable):
         """Keras layers holding the schedule's weights (a learned schedule's γ); the `Denoiser` tracks them."""
         return ()
 
+    def frozen_copy(self):
+        """This schedule with its weights copied and frozen (itself when it has none), e.g. for a classifier."""
+        return self
+
+    def signature(self):
+        """What two schedules must share to be the same process (their config; a learned one's γ by its form)."""
+        return keras.saving.serialize_keras_object(self)
+
     def drift_coefficient(self, t):
         """f(t) = d log α / dt, the drift of dx = f(t)·x dt + g(t) dw."""
         return self.dlog_alpha_dt(t)

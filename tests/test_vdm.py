@@ -10,7 +10,7 @@ from keras import ops
 
 from keras_score import ScoreModel, backend, noise_levels, objectives, samplers, schedules
 from keras_score.datasets import GaussianMixture
-from keras_score.guidance import GradientGuidance, Inpainting
+from keras_score.guidance import ClassifierGuidance, GradientGuidance, Inpainting, NoisyClassifier
 from keras_score.images import ImageModel
 from keras_score.learned_schedules import LearnedSchedule, LinearGamma, MonotoneGamma
 from keras_score.networks import MLP, Base2FourierFeatures, UNet
@@ -234,3 +234,27 @@ def test_base2_fourier_features_are_vdm_s_and_networks_take_them():
         assert restored.get_config()["input_fourier_features"] == [6, 8, 1]
     with pytest.raises(ValueError, match="`input_fourier_features`"):
         MLP(input_fourier_features="high")
+
+
+def test_classifier_guidance_with_a_frozen_copy_of_the_learned_schedule(trained, tmp_path):
+    model = trained[0]
+    x, components = RING.sample(512, seed=5, return_labels=True)
+    classifier = NoisyClassifier.for_model(model, MLP(hidden_units=16, num_blocks=1, output_units=2), 2, seed=0)
+    with model.swap_ema_weights():
+        expected = to_numpy(model.schedule.gamma(GRID))
+    classifier.compile(optimizer=keras.optimizers.Adam(1e-2))
+    classifier.fit(np.asarray(x), np.asarray(components) % 2, batch_size=128, epochs=1, verbose=0)
+    np.testing.assert_array_equal(to_numpy(classifier.schedule.gamma(GRID)), expected)  # frozen: not trained
+    guided = model.generate(
+        16,
+        sampler="euler",
+        steps=4,
+        seed=0,
+        labels=np.ones(16, "int32"),
+        guidance=ClassifierGuidance(classifier, scale=2.0),
+    )
+    assert guided.shape == (16, 2) and np.all(np.isfinite(guided))
+    classifier.save(tmp_path / "classifier.keras")
+    loaded = keras.saving.load_model(tmp_path / "classifier.keras")
+    np.testing.assert_array_equal(to_numpy(loaded.schedule.gamma(GRID)), expected)
+    assert loaded.schedule.signature() == model.schedule.signature()

@@ -62,6 +62,7 @@ class NoisyClassifier(keras.Model):
         self.network = network
         self.num_classes = check_int(num_classes, "num_classes", minimum=2)
         self.schedule = schedules.get(schedule)
+        self.schedule_layers = list(self.schedule.weight_layers)  # a learned schedule's frozen γ, saved with it
         self.noise_distribution = noise_levels.get(noise_distribution)
         self.normalizer, self.normalize = normalization.get(normalize)
         self.seed = check_seed(seed)
@@ -79,12 +80,16 @@ class NoisyClassifier(keras.Model):
             **kwargs: other constructor arguments.
 
         Returns:
-            A built `NoisyClassifier` whose standardisation is frozen to the model's.
+            A built `NoisyClassifier` whose standardisation is frozen to the model's, and
+            whose schedule is the model's (a learned γ copied from the model's EMA
+            weights, frozen and saved with the classifier).
         """
         if not model.built or model.data_shape is None:
             raise ValueError("`model` must be built (fitted) before a classifier is made for it.")
         normalize = normalization.serialize(model.normalizer, model.normalize)
-        classifier = cls(network, num_classes, schedule=model.schedule, normalize=normalize, **kwargs)
+        with model.swap_ema_weights():  # a learned γ as the model samples with it, frozen in the classifier
+            schedule = model.schedule.frozen_copy()
+        classifier = cls(network, num_classes, schedule=schedule, normalize=normalize, **kwargs)
         classifier.build((None, *model.data_shape))
         if model.normalize:
             classifier.normalizer.set_weights(model.normalizer.get_weights())
@@ -215,9 +220,7 @@ class ClassifierGuidance(Guidance):
         """Raises unless the classifier shares `model`'s schedule and standardisation."""
         if not isinstance(self.classifier, NoisyClassifier):
             return
-        same_schedule = keras.saving.serialize_keras_object(self.classifier.schedule) == (
-            keras.saving.serialize_keras_object(model.schedule)
-        )
+        same_schedule = self.classifier.schedule.signature() == model.schedule.signature()
         same_space = normalization.same_space(
             (self.classifier.normalizer, self.classifier.normalize), (model.normalizer, model.normalize)
         )
