@@ -24,12 +24,12 @@ import time
 
 import keras
 import numpy as np
-from images import statistics, steps_for
+from images import classifier_metrics, statistics, steps_for
 
 from keras_score.datasets import load_fashion_mnist
 from keras_score.images import ImageModel
 from keras_score.metrics import frechet_distance
-from keras_score.metrics.feature_extractors import ClassifierFeatures, train_digits_classifier
+from keras_score.metrics.feature_extractors import train_digits_classifier
 from keras_score.networks import UNet
 
 RUNS = (("dpmpp_2m", 10, None), ("dpmpp_2m", 20, None), ("heun", 35, None), ("heun", 35, 2.0))
@@ -68,17 +68,7 @@ def main():
     x_train, y_train = load_fashion_mnist("train", return_labels=True)
     x_test, y_test = load_fashion_mnist("test", return_labels=True)
     classifier = train_digits_classifier(x_train, y_train, epochs=1 if args.quick else 5)
-    features = ClassifierFeatures(classifier)
-
-    def embed(images):
-        return np.concatenate(
-            [keras.ops.convert_to_numpy(features(keras.ops.convert_to_tensor(b))) for b in np.array_split(images, 20)]
-        )
-
-    def accuracy(images, labels):
-        predicted = np.argmax(keras.ops.convert_to_numpy(classifier(keras.ops.convert_to_tensor(images))), -1)
-        return float(np.mean(predicted == labels))
-
+    embed, accuracy = classifier_metrics(classifier)
     test_stats = statistics(embed(x_test))
     floor = frechet_distance(*statistics(embed(x_train[: args.samples])), *test_stats)
     print(f"backend {keras.backend.backend()}; {len(x_train)} train / {len(x_test)} test images")
@@ -86,7 +76,9 @@ def main():
     print(f"floor FID({args.samples} train, test) = {floor:.3f}", flush=True)
 
     keras.utils.set_random_seed(0)
-    network = UNet(channels=args.channels, channel_multipliers=(1, 2, 2), blocks_per_level=1, attention_resolutions=(7,))
+    network = UNet(
+        channels=args.channels, channel_multipliers=(1, 2, 2), blocks_per_level=1, attention_resolutions=(7,)
+    )
     model = ImageModel(network, levels=256, num_classes=10, p_uncond=0.1, seed=0)
     model.compile(optimizer=keras.optimizers.Adam(1e-3))
     budget = TimeBudget(60.0 * args.minutes)

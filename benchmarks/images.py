@@ -66,6 +66,22 @@ def statistics(features):
     return features.mean(0), np.cov(features, rowvar=False)
 
 
+def classifier_metrics(classifier):
+    """(embed, accuracy) of a classifier: the FID features of images (in batches of about 1,000) and the
+    fraction of images it assigns to their labels."""
+    features = ClassifierFeatures(classifier)
+
+    def embed(images):
+        batches = np.array_split(np.asarray(images), max(1, len(images) // 1000))
+        return np.concatenate([keras.ops.convert_to_numpy(features(keras.ops.convert_to_tensor(b))) for b in batches])
+
+    def accuracy(images, labels):
+        predicted = np.argmax(keras.ops.convert_to_numpy(classifier(keras.ops.convert_to_tensor(images))), -1)
+        return float(np.mean(predicted == labels))
+
+    return embed, accuracy
+
+
 def steps_for(sampler, nfe):
     """The largest step count whose NFE (ending at σ = 0) is at most `nfe`, and that NFE."""
     instance = samplers.get(sampler)
@@ -120,15 +136,7 @@ def main():
     num_samples = 200 if args.quick else len(x_train)
     nfe_targets = (10,) if args.quick else NFE_TARGETS
     classifier = train_digits_classifier(to_unit(x_train), y_train, seed=args.seed)
-    features = ClassifierFeatures(classifier)
-
-    def embed(images):
-        return keras.ops.convert_to_numpy(features(keras.ops.convert_to_tensor(images)))
-
-    def accuracy(images, labels):
-        predicted = np.argmax(keras.ops.convert_to_numpy(classifier(keras.ops.convert_to_tensor(images))), -1)
-        return float(np.mean(predicted == labels))
-
+    embed, accuracy = classifier_metrics(classifier)
     test_stats = statistics(embed(to_unit(x_test)))
     floor = frechet_distance(*statistics(embed(to_unit(x_train))), *test_stats)
     print(f"backend {keras.backend.backend()}; {len(x_train)} train / {len(x_test)} test digits, seed {args.seed}")

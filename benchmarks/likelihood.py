@@ -37,10 +37,9 @@ split: an independent per-pixel categorical and a full-covariance Gaussian
 on dequantized pixels; and the fit time.
 """
 
+import argparse
 import importlib.util
 import os
-
-import argparse
 import time
 
 import keras

@@ -49,8 +49,9 @@ class GammaLayer(keras.layers.Layer):
     """Base class: a monotone γ(t) on [0, 1] with `value_and_derivative`.
 
     Subclasses implement `value_and_derivative(t)` for t of shape (n, 1),
-    returning γ and γ' of that shape; `call` and `derivative` take t of any
-    shape. Computes in full precision under a mixed policy.
+    returning γ and γ' of that shape; `call`, `derivative` and
+    `value_and_derivative_at` take t of any shape. Computes in full
+    precision under a mixed policy.
 
     Args:
         gamma_min: γ(0) at initialisation (VDM: −13.3).
@@ -69,15 +70,19 @@ class GammaLayer(keras.layers.Layer):
         return super().__call__(_as_tensor(t), **kwargs)
 
     def call(self, t):
-        column, restore = _flat(t)
-        return restore(self.value_and_derivative(column)[0])
+        return self.value_and_derivative_at(t)[0]
 
     def derivative(self, t):
         """γ'(t), shaped like t."""
+        return self.value_and_derivative_at(t)[1]
+
+    def value_and_derivative_at(self, t):
+        """(γ(t), γ'(t)) for t of any shape, both shaped like t."""
         if not self.built:
             self.build()
         column, restore = _flat(t)
-        return restore(self.value_and_derivative(column)[1])
+        value, derivative = self.value_and_derivative(column)
+        return restore(value), restore(derivative)
 
     def value_and_derivative(self, t):
         raise NotImplementedError
@@ -234,14 +239,6 @@ class LearnedSchedule(NoiseSchedule):
             "bisection": self.bisection_steps,
         }
 
-    def gamma_and_derivative(self, t):
-        """(γ(t), γ'(t)), both shaped like t."""
-        if not self.gamma.built:
-            self.gamma.build()
-        column, restore = _flat(t)
-        value, derivative = self.gamma.value_and_derivative(column)
-        return restore(value), restore(derivative)
-
     def log_alpha(self, t):
         return -0.5 * ops.softplus(self.gamma(t))
 
@@ -255,16 +252,16 @@ class LearnedSchedule(NoiseSchedule):
         return -self.gamma.derivative(t)
 
     def dlog_alpha_dt(self, t):
-        gamma, derivative = self.gamma_and_derivative(t)
+        gamma, derivative = self.gamma.value_and_derivative_at(t)
         return -0.5 * ops.sigmoid(gamma) * derivative
 
     def dsigma_dt(self, t):
-        gamma, derivative = self.gamma_and_derivative(t)
+        gamma, derivative = self.gamma.value_and_derivative_at(t)
         variance = ops.sigmoid(gamma)
         return 0.5 * ops.sqrt(variance) * (1.0 - variance) * derivative
 
     def diffusion_squared(self, t):
-        gamma, derivative = self.gamma_and_derivative(t)
+        gamma, derivative = self.gamma.value_and_derivative_at(t)
         return ops.sigmoid(gamma) * derivative
 
     def t_from_log_snr(self, log_snr):

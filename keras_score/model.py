@@ -286,7 +286,7 @@ class ScoreModel(keras.Model):
     def _prepare_bits_per_dim(self):
         """Fixes, before `fit` or `evaluate` trace their steps, the log|det| per dimension `bits_per_dim` subtracts."""
         self._log_det_per_dim = None
-        if getattr(self.objective, "is_likelihood_bound", False) and self.data_shape:
+        if self.objective.is_likelihood_bound and self.data_shape:
             continuous = self.objective.levels is None and self.normalize
             log_det = self.normalizer.log_abs_det_jacobian(self.data_shape) if continuous else 0.0
             self._log_det_per_dim = log_det / float(np.prod(self.data_shape))

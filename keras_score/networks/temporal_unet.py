@@ -8,10 +8,6 @@ from keras_score import validation
 from keras_score.networks import embeddings
 
 
-def _mish(x):
-    return x * ops.tanh(ops.softplus(x))
-
-
 class _SequenceLayer(keras.layers.Layer):
     """Shared arguments of the 1-D blocks: output channels, convolution width, GroupNorm groups."""
 
@@ -56,7 +52,7 @@ class Conv1DBlock(_SequenceLayer):
         self.norm.build((*input_shape[:-1], self.channels))
 
     def call(self, x):
-        return _mish(self.norm(self.conv(x)))
+        return keras.activations.mish(self.norm(self.conv(x)))
 
     def compute_output_shape(self, input_shape):
         return (*input_shape[:-1], self.channels)
@@ -105,7 +101,7 @@ class ConditionalResidualBlock1D(_SequenceLayer):
 
     def call(self, inputs):
         x, cond = inputs
-        scale, shift = ops.split(ops.expand_dims(self.film(_mish(cond)), 1), 2, axis=-1)
+        scale, shift = ops.split(ops.expand_dims(self.film(keras.activations.mish(cond)), 1), 2, axis=-1)
         h = self.second(scale * self.first(x) + shift)
         return h + (x if self.skip is None else self.skip(x))
 
@@ -122,8 +118,9 @@ class TemporalUNet(keras.layers.Layer):
     the levels, the features concatenated with the skip connection of the
     same length, two blocks and a stride-2 transposed convolution; a
     Conv1DBlock and a 1×1 convolution to the action dimension (the paper's
-    code leaves the skip of the full-length level unused, and so does this). Every residual block takes its FiLM
-    scale and shift from [noise embedding, e]: the noise features of
+    code leaves the skip of the full-length level unused, and so does this).
+    Every residual block takes its FiLM scale and shift from [noise
+    embedding, e]: the noise features of
     c_noise through Dense(4k, Mish) → Dense(k), and e the condition
     embedding (the observation history, by the `ScoreModel`'s condition
     encoder), as the paper concatenates the step embedding and the
@@ -230,7 +227,7 @@ class TemporalUNet(keras.layers.Layer):
     def call(self, inputs):
         x, noise = inputs[:2]
         cond = self.embedding(noise)
-        cond = self.embedding_mlp[1](_mish(self.embedding_mlp[0](cond)))
+        cond = self.embedding_mlp[1](keras.activations.mish(self.embedding_mlp[0](cond)))
         if len(inputs) == 3:
             cond = ops.concatenate([cond, ops.cast(inputs[2], cond.dtype)], axis=-1)
         h, skips = x, []

@@ -30,6 +30,7 @@ class Objective(Configurable):
     """
 
     name = None
+    is_likelihood_bound = False  # True: the loss is a negative ELBO per dimension, and `fit` logs bits_per_dim
 
     def __init__(self, weighting="edm", noise_distribution="log_normal"):
         self.weighting = weighting_lib.get(weighting)

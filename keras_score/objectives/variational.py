@@ -26,15 +26,16 @@ import keras
 import numpy as np
 from keras import ops
 
-from keras_score import weighting as weighting_lib
-from keras_score.objectives.base import Objective
-from keras_score.sde import expand_to
+from keras_score.objectives.denoising import DenoisingScoreMatching
 from keras_score.validation import check_bool, check_float, check_int
 
 
 @keras.saving.register_keras_serializable(package="keras_score")
-class VariationalBound(Objective):
+class VariationalBound(DenoisingScoreMatching):
     """VDM's continuous-time negative ELBO in nats per dimension: reconstruction + prior + diffusion.
+
+    The diffusion term is `DenoisingScoreMatching` with the likelihood
+    weighting at uniform (antithetic) times, times ½·(t_max − t_min).
 
     For discrete data, give `levels`: the data must lie on `levels` evenly
     spaced values from `low` to `high` in the model's normalised space, as
@@ -78,20 +79,14 @@ class VariationalBound(Objective):
         self.high = check_float(high, "high", minimum=self.low, exclusive_minimum=True)
 
     def __call__(self, denoiser, x0, condition=None, seed=None, training=True):
-        schedule, parameterization = denoiser.schedule, denoiser.parameterization
-        axes = tuple(range(1, len(x0.shape)))
+        schedule = denoiser.schedule
         dims = float(np.prod(x0.shape[1:]))
-        t, noise, x_t = self.perturb(denoiser, x0, seed)
-        alpha = expand_to(schedule.alpha(t), x0)
-        sigma = expand_to(schedule.sigma(t), x0)
-        output = ops.cast(denoiser.network_output(x_t, t, condition, training=training), x0.dtype)
-        _, c_out = parameterization.coefficients(alpha, sigma)
-        target = parameterization.target(x0, noise, x_t, alpha, sigma)
-        squared_error = ops.sum(ops.square(c_out * (output - target)), axes)
-        weight = weighting_lib.LikelihoodWeighting()(t, schedule, parameterization.sigma_data)
-        diffusion = 0.5 * (schedule.t_max - schedule.t_min) * weight * squared_error
+        # DSM with the likelihood weighting at uniform times is the per-dimension mean of the integrand.
+        per_dimension = super().__call__(denoiser, x0, condition, seed, training)
+        diffusion = 0.5 * (schedule.t_max - schedule.t_min) * per_dimension
+        axes = tuple(range(1, len(x0.shape)))
         prior = 0.5 * ops.exp(schedule.log_snr(schedule.t_max)) * ops.sum(ops.square(x0), axes)
-        return (self.reconstruction(schedule, x0, seed) + prior + diffusion) / dims
+        return (self.reconstruction(schedule, x0, seed) + prior) / dims + diffusion
 
     def reconstruction(self, schedule, x0, seed=None):
         """−log p(x₀ | z₀) of each example, summed over dimensions (an expectation for continuous data).
