@@ -25,6 +25,7 @@ _PACKAGE = LazyPackage(
         "normalization",
         "objectives",
         "parameterization",
+        "policy",
         "precision",
         "samplers",
         "schedules",
