@@ -84,3 +84,15 @@ def test_vdm_digits_example(tmp_path):
     assert bits["independent categorical"] == pytest.approx(2.436, abs=1e-3)
     assert bits["Gaussian (dequantized)"] == pytest.approx(2.975, abs=1e-3)
     assert all(np.isfinite(bits[name]) and bits[name] > 0 for name in ("VDM, learned γ", "VDM, fixed linear γ"))
+
+
+def test_diffusion_policy_reach_example(tmp_path):
+    example = load("diffusion_policy_reach")
+    stats, paths = example.main(str(tmp_path), demos=8, epochs=1, down_dims=(8, 16), embedding_dim=8, rollouts=3)
+    for path in paths:
+        assert_png(path)
+    assert sorted(os.listdir(tmp_path)) == ["rollouts.png", "routes.png"]
+    assert set(stats) == {"diffusion policy", "MSE regression"}
+    for values in stats.values():
+        assert 0.0 <= values["success"] <= 1.0 and values["left"] + values["right"] <= 1.0
+        assert values["ms per chunk"] > 0
