@@ -9,6 +9,9 @@ SMOKE = {
     "epochs=100": "epochs=1",
     "UNet(channels=32,": "UNet(channels=8,",
     'sampler="edm_heun", steps=18)': 'sampler="edm_heun", steps=3)',
+    "epochs=40": "epochs=1",
+    "TemporalUNet(down_dims=(32, 64))": "TemporalUNet(down_dims=(8, 16), embedding_dim=8)",
+    "env.expert(seed=0), 200,": "env.expert(seed=0), 10,",
 }
 
 
@@ -26,3 +29,4 @@ def test_readme_python_examples_run(tmp_path, monkeypatch):
     assert namespace["digits"].shape == (40, 8, 8, 1) and namespace["digits"].dtype == "uint8"
     assert (tmp_path / "digits.png").exists()
     assert namespace["history"].history["bits_per_dim"][0] > 0
+    assert 0.0 <= namespace["results"].success_rate <= 1.0 and namespace["results"].observations.shape == (20, 81, 2)
