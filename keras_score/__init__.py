@@ -31,6 +31,7 @@ _PACKAGE = LazyPackage(
         "schedules",
         "tables",
         "weighting",
+        "world_model",
         "denoiser",
         "model",
         "sde",

@@ -86,6 +86,22 @@ def check_choice(value, name, options):
     return value
 
 
+def check_episode_list(episodes, keys, layout):
+    """A non-empty list of dicts that each hold `keys` (recorded episodes); returns it as a list.
+
+    Args:
+        episodes: the argument.
+        keys: the entries every episode must have.
+        layout: the expected form, for the message, e.g. "{'frames': (T + 1, H, W, C), 'actions': (T,)}".
+    """
+    if isinstance(episodes, dict) or not hasattr(episodes, "__len__") or len(episodes) == 0:
+        raise ValueError(f"`episodes` must be a non-empty list of dicts {layout}; received {type(episodes).__name__}.")
+    for i, episode in enumerate(episodes):
+        if not isinstance(episode, dict) or any(key not in episode for key in keys):
+            raise ValueError(f"`episodes[{i}]` must be a dict with {' and '.join(repr(k) for k in keys)}.")
+    return list(episodes)
+
+
 def random_seed():
     """A fresh seed in [0, 2³¹ − 1] from the operating system's entropy (for a call given seed=None)."""
     return int(np.random.SeedSequence().entropy % (SEED_MAX + 1))

@@ -155,9 +155,3 @@ class DiffusionPolicy(ChunkedPolicy, ScoreModel):
             }
         )
         return config
-
-    @classmethod
-    def from_config(cls, config):
-        config = dict(config)
-        config["sampler"] = keras.saving.deserialize_keras_object(config["sampler"])
-        return super().from_config(config)

@@ -34,15 +34,11 @@ def check_steps(n_obs_steps, horizon, n_action_steps):
 
 def check_episodes(episodes):
     """Validates demonstrations: a non-empty list of dicts of finite "observations" (T, d) and "actions" (T, a)."""
-    if isinstance(episodes, dict) or not hasattr(episodes, "__len__") or len(episodes) == 0:
-        raise ValueError(
-            "`episodes` must be a non-empty list of dicts {'observations': (T, d), 'actions': (T, a)}; "
-            f"received {type(episodes).__name__}."
-        )
+    episodes = validation.check_episode_list(
+        episodes, ("observations", "actions"), "{'observations': (T, d), 'actions': (T, a)}"
+    )
     checked = []
     for i, episode in enumerate(episodes):
-        if not isinstance(episode, dict) or "observations" not in episode or "actions" not in episode:
-            raise ValueError(f"`episodes[{i}]` must be a dict with 'observations' and 'actions'.")
         obs = np.asarray(episode["observations"], dtype="float32")
         actions = np.asarray(episode["actions"], dtype="float32")
         if obs.ndim != 2 or actions.ndim != 2 or len(obs) != len(actions) or len(obs) == 0:
