@@ -20,7 +20,9 @@ episodes of ≤ 80 steps (reset seeds 10,000…10,099). Reported: success
 passed on each side, latency per chunk (median over the chunks of the
 batched loop, all 100 histories at once, and per single history).
 
-pusht (gym-pusht's `PushT-v0`, state observations): `--pusht-demos` expert
+pusht (gym-pusht's `PushT-v0`; observations the paper's low-dimensional ones,
+the agent's position and the T's 8 keypoints, or with `--pusht-pose` the
+5-D state with the block's angle): `--pusht-demos` expert
 episodes (`keras_score.policy.PushTExpert`, reset seeds 0…), 50 evaluation
 episodes of ≤ 300 steps (reset seeds 100,000…100,049) for the policies and
 for the expert itself; reported: the paper's score, the mean over
@@ -117,7 +119,8 @@ def reach(args):
 def pusht(args):
     from keras_score.policy import PushTExpert, make_pusht_env
 
-    env = make_pusht_env()
+    observation_dim = 5 if args.pusht_pose else 18
+    env = make_pusht_env(keypoints=not args.pusht_pose)
     start = time.perf_counter()
     episodes = collect_demonstrations(env, PushTExpert(seed=args.seed), args.pusht_demos, seed=0, max_steps=300)
     demo_seconds = time.perf_counter() - start
@@ -132,8 +135,8 @@ def pusht(args):
     print("| policy | params | fit s | score (mean max reward) | success | fraction of the expert | ms/chunk |")
     print("|---|---|---|---|---|---|---|")
     print(f"| expert | | | {expert_score:.3f} | {np.mean([e['success'] for e in evaluation]):.2f} | 1.00 | |")
-    for name, (policy, fit_seconds) in policies(5, 2, episodes, args).items():
-        envs = [make_pusht_env() for _ in range(args.pusht_rollouts)]
+    for name, (policy, fit_seconds) in policies(observation_dim, 2, episodes, args).items():
+        envs = [make_pusht_env(keypoints=not args.pusht_pose) for _ in range(args.pusht_rollouts)]
         results = rollout(policy, envs, max_steps=300, seed=100_000)
         print(
             f"| {name} | {trainable_params(policy):,} | {fit_seconds:.0f} | {results.score:.3f} | "
@@ -154,6 +157,7 @@ def main():
     parser.add_argument("--reach-rollouts", type=int, default=100)
     parser.add_argument("--pusht-demos", type=int, default=100)
     parser.add_argument("--pusht-rollouts", type=int, default=50)
+    parser.add_argument("--pusht-pose", action="store_true", help="observe the block's pose, not its keypoints")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     args.down_dims = tuple(int(d) for d in args.down_dims.split(","))

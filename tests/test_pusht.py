@@ -150,3 +150,14 @@ def test_missing_gym_pusht_raises_a_clear_import_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "gym_pusht", None)
     with pytest.raises(ImportError, match="pip install gym-pusht"):
         make_pusht_env()
+
+
+def test_keypoint_observations_are_the_agent_and_the_tees_corners():
+    env = make_pusht_env(keypoints=True)
+    observation, _ = env.reset(seed=0)
+    unwrapped = env.unwrapped
+    assert observation.shape == (18,)
+    np.testing.assert_allclose(observation[:2], tuple(unwrapped.agent.position))
+    np.testing.assert_allclose(observation[2:].reshape(8, 2), unwrapped.get_keypoints(unwrapped._block_shapes))
+    with pytest.raises(ValueError, match="`keypoints` must be True or False"):
+        make_pusht_env(keypoints="yes")

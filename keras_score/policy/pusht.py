@@ -33,18 +33,21 @@ def _import_gym_pusht():
     return gymnasium
 
 
-def make_pusht_env(**kwargs):
+def make_pusht_env(keypoints=False, **kwargs):
     """Creates the Push-T environment with state observations.
 
-    The observation is ``(agent_x, agent_y, block_x, block_y, block_angle)`` and the action is the target position
-    of the agent in ``[0, 512]^2``. The reward is ``clip(coverage / 0.95, 0, 1)`` and an episode terminates when the
-    coverage of the goal exceeds 0.95 (Chi et al., 2023).
+    The observation is ``(agent_x, agent_y, block_x, block_y, block_angle)``, or with `keypoints` the paper's
+    low-dimensional one, ``(agent_x, agent_y)`` followed by the (x, y) of the T's 8 corner keypoints (18 numbers, no
+    angle that wraps at 2π). The action is the target position of the agent in ``[0, 512]^2``. The reward is
+    ``clip(coverage / 0.95, 0, 1)`` and an episode terminates when the coverage of the goal exceeds 0.95
+    (Chi et al., 2023).
 
     Args:
+        keypoints: Observe the agent's position and the T's keypoints instead of the block's pose.
         **kwargs: Extra keyword arguments for ``gymnasium.make`` (e.g. ``max_episode_steps``, ``render_mode``).
 
     Returns:
-        The ``gymnasium`` environment ``gym_pusht/PushT-v0`` with ``obs_type="state"``.
+        The ``gymnasium`` environment ``gym_pusht/PushT-v0``.
 
     Raises:
         ImportError: If ``gym-pusht`` is not installed.
@@ -54,9 +57,17 @@ def make_pusht_env(**kwargs):
         >>> observation, info = env.reset(seed=0)
         >>> observation.shape
         (5,)
+        >>> make_pusht_env(keypoints=True).reset(seed=0)[0].shape
+        (18,)
     """
     gymnasium = _import_gym_pusht()
-    return gymnasium.make("gym_pusht/PushT-v0", obs_type="state", **kwargs)
+    if not validation.check_bool(keypoints, "keypoints"):
+        return gymnasium.make("gym_pusht/PushT-v0", obs_type="state", **kwargs)
+    env = gymnasium.make("gym_pusht/PushT-v0", obs_type="environment_state_agent_pos", **kwargs)
+    space = gymnasium.spaces.Box(low=0.0, high=512.0, shape=(18,), dtype=np.float64)
+    return gymnasium.wrappers.TransformObservation(
+        env, lambda o: np.concatenate([o["agent_pos"], o["environment_state"]]), space
+    )
 
 
 def _get_sim_state(sim):
