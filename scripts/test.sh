@@ -23,7 +23,7 @@ fi
 
 # torch goes first: a pinned CPU build keeps pip from pulling a multi-GB CUDA build.
 python -m pip install --quiet "${KERAS_SCORE_TORCH:-torch==2.13.0}"
-python -m pip install --quiet -e ".[tensorflow,jax,torch,tfds,policy,world_model,dev]"
+python -m pip install --quiet -e ".[tensorflow,jax,torch,tfds,envs,dev]"
 
 export TF_CPP_MIN_LOG_LEVEL=2
 # One pytest process keeps about one core busy (Python, and compiling), so the backends run side
