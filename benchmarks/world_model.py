@@ -34,6 +34,7 @@ import keras
 import numpy as np
 from keras import ops
 
+from keras_score.metrics import channel_f1
 from keras_score.networks import UNet
 from keras_score.world_model import ActionEmbedding, WorldModel, collect_minatar_episodes, transition_windows
 
@@ -55,14 +56,6 @@ def starts(episodes, seed):
         actions.append(episode["actions"][s + K - 1 : s + K - 1 + HORIZON])
         real.append(episode["frames"][s + K : s + K + HORIZON])
     return np.stack(frames), np.stack(past), np.stack(actions), np.stack(real)
-
-
-def channel_f1(predicted, real):
-    """(HORIZON, channels) F1 of binary frames (n, HORIZON, H, W, C)."""
-    predicted, real = predicted.astype(bool), real.astype(bool)
-    tp = np.sum(predicted & real, axis=(0, 2, 3))
-    total = np.sum(predicted, axis=(0, 2, 3)) + np.sum(real, axis=(0, 2, 3))
-    return np.where(total > 0, 2 * tp / np.maximum(total, 1), 1.0)
 
 
 @keras.saving.register_keras_serializable(package="benchmarks")

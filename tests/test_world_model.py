@@ -6,6 +6,7 @@ import keras
 import numpy as np
 import pytest
 
+from keras_score.metrics import channel_f1
 from keras_score.networks import UNet
 from keras_score.world_model import (
     ActionEmbedding,
@@ -143,3 +144,16 @@ def test_bad_inputs_get_clear_errors(model, episodes, call, match):
     actions = np.concatenate([past_actions, past_actions], axis=1)
     with pytest.raises(ValueError, match=match):
         call(model, frames, actions)
+
+
+def test_channel_f1_counts_per_channel_and_step():
+    real = np.zeros((2, 3, 4, 4, 2), "uint8")
+    real[:, :, 0, 0, 0] = 1  # channel 0: one pixel per frame; channel 1 empty
+    predicted = real.copy()
+    predicted[0, 1, 0, 0, 0] = 0  # a miss at step 1
+    predicted[:, 2, 1, 1, 0] = 1  # two false alarms at step 2
+    f1 = channel_f1(predicted, real)
+    np.testing.assert_allclose(f1[:, 0], [1.0, 2 * 1 / (1 + 2), 2 * 2 / (4 + 2)])
+    np.testing.assert_array_equal(f1[:, 1], [1.0, 1.0, 1.0])  # nothing to find, nothing invented
+    with pytest.raises(ValueError, match="of one shape"):
+        channel_f1(predicted[:1], real)

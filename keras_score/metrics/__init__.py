@@ -8,6 +8,7 @@
 | `KernelDistance` (KID)      | `kernel_distance`             | features, cubic polynomial kernel |
 | `InceptionScore` (IS)       | `inception_score_splits`      | class probabilities of one set   |
 |                             | `fisher_divergence`           | a score against the exact score  |
+|                             | `channel_f1`                  | imagined frames against real ones |
 
 The functions take NumPy arrays and return floats; the metrics are
 `keras.metrics.Metric`s fed batch by batch with `update_state(real, generated)`
@@ -24,6 +25,7 @@ from keras_score.metrics.feature_extractors import (
     train_digits_classifier,
 )
 from keras_score.metrics.fisher import fisher_divergence
+from keras_score.metrics.frame_f1 import channel_f1
 from keras_score.metrics.frechet import FrechetDistance, frechet_distance
 from keras_score.metrics.inception_score import InceptionScore, inception_score_splits
 from keras_score.metrics.kernel_distance import KernelDistance, kernel_distance, kernel_distance_subsets
@@ -40,6 +42,7 @@ __all__ = [
     "MaximumMeanDiscrepancy",
     "SampleSetMetric",
     "SlicedWassersteinDistance",
+    "channel_f1",
     "digits_classifier",
     "feature_extractors",
     "fisher_divergence",
