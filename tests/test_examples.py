@@ -96,3 +96,16 @@ def test_diffusion_policy_reach_example(tmp_path):
     for values in stats.values():
         assert 0.0 <= values["success"] <= 1.0 and values["left"] + values["right"] <= 1.0
         assert values["ms per chunk"] > 0
+
+
+def test_world_model_breakout_example(tmp_path):
+    pytest.importorskip("minatar")
+    example = load("world_model_breakout")
+    scores, paths = example.main(
+        str(tmp_path), train_episodes=4, epochs=1, channels=8, blocks=1, horizon=3, test_episodes=4
+    )
+    for path in paths:
+        assert_png(path)
+    assert sorted(os.listdir(tmp_path)) == ["f1_per_step.png", "rollout_strips.png"]
+    for f1 in scores.values():
+        assert f1.shape == (3, 4) and np.all((f1 >= 0) & (f1 <= 1))
