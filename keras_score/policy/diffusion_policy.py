@@ -127,7 +127,7 @@ class DiffusionPolicy(ChunkedPolicy, ScoreModel):
         if not self.built:
             self.build((None, *actions.shape[1:]))
         if not self.observation_encoder.is_adapted:
-            ScoreModel._check_training_arrays(self, actions, {OBSERVATIONS: observations})
+            self._check_training_arrays(actions, {OBSERVATIONS: observations})
             self.observation_encoder.adapt(observations)
         return super().fit(actions, {OBSERVATIONS: observations}, **kwargs)
 
