@@ -43,10 +43,12 @@ from keras_score.policy import (
     ObstacleReach,
     RegressionPolicy,
     collect_demonstrations,
+    demonstration_windows,
     rollout,
 )
 
 N_OBS, HORIZON, N_ACTION = 2, 16, 8
+BATCH_SIZE = 256
 
 
 def matched_width(params, observation_dim, action_dim, num_layers=3):
@@ -59,11 +61,23 @@ def matched_width(params, observation_dim, action_dim, num_layers=3):
     return min(range(8, 4096), key=lambda h: abs(count(h) - params))
 
 
-def train(policy, episodes, epochs, learning_rate, seed):
-    keras.utils.set_random_seed(seed)
-    policy.compile(optimizer=keras.optimizers.AdamW(learning_rate))
+def learning_rate(episodes, args):
+    """AdamW's learning rate: constant, or with `--schedule cosine` the paper's linear warm-up
+    over `--warmup-steps` then cosine decay to 0 at the last step."""
+    if args.schedule == "constant":
+        return args.learning_rate
+    windows = len(demonstration_windows(episodes, N_OBS, HORIZON, N_ACTION)[0])
+    steps = args.epochs * -(-windows // BATCH_SIZE)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0, steps - args.warmup_steps, warmup_target=args.learning_rate, warmup_steps=args.warmup_steps
+    )
+
+
+def train(policy, episodes, args):
+    keras.utils.set_random_seed(args.seed)
+    policy.compile(optimizer=keras.optimizers.AdamW(learning_rate(episodes, args)))
     start = time.perf_counter()
-    policy.fit(episodes, batch_size=256, epochs=epochs, verbose=0)
+    policy.fit(episodes, batch_size=BATCH_SIZE, epochs=args.epochs, verbose=0)
     return time.perf_counter() - start
 
 
@@ -73,12 +87,14 @@ def policies(observation_dim, action_dim, episodes, args):
     diffusion = DiffusionPolicy(
         observation_dim, network, n_obs_steps=N_OBS, horizon=HORIZON, n_action_steps=N_ACTION, seed=args.seed
     )
-    fit_diffusion = train(diffusion, episodes, args.epochs, args.learning_rate, args.seed)
+    fit_diffusion = train(diffusion, episodes, args)
+    if not args.baseline:
+        return {"diffusion policy": (diffusion, fit_diffusion)}
     width = matched_width(trainable_params(diffusion), observation_dim, action_dim)
     baseline = RegressionPolicy(
         observation_dim, hidden_units=width, n_obs_steps=N_OBS, horizon=HORIZON, n_action_steps=N_ACTION
     )
-    fit_baseline = train(baseline, episodes, args.epochs, args.learning_rate, args.seed)
+    fit_baseline = train(baseline, episodes, args)
     return {"diffusion policy": (diffusion, fit_diffusion), "MSE regression": (baseline, fit_baseline)}
 
 
@@ -153,6 +169,9 @@ def main():
     parser.add_argument("--down-dims", default="64,128", help="the TemporalUNet's widths")
     parser.add_argument("--embedding-dim", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    parser.add_argument("--warmup-steps", type=int, default=500, help="with --schedule cosine")
+    parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="the diffusion policy only")
     parser.add_argument("--reach-demos", type=int, default=200)
     parser.add_argument("--reach-rollouts", type=int, default=100)
     parser.add_argument("--pusht-demos", type=int, default=100)
