@@ -36,7 +36,13 @@ from keras import ops
 
 from keras_score.metrics import channel_f1
 from keras_score.networks import UNet
-from keras_score.world_model import ActionEmbedding, WorldModel, collect_minatar_episodes, transition_windows
+from keras_score.world_model import (
+    ActionEmbedding,
+    WorldModel,
+    autoregressive_rollout,
+    collect_minatar_episodes,
+    transition_windows,
+)
 
 K, HORIZON = 4, 15
 CHANNELS = ("paddle", "ball", "trail", "brick")
@@ -82,14 +88,10 @@ def stack(frames):
 
 
 def regressor_rollout(model, frames, past, actions):
-    history, taken, imagined = frames, past, []
-    for j in range(actions.shape[1]):
-        taken = np.concatenate([taken, actions[:, j : j + 1]], axis=1)[:, -K:]
-        frame = (model.predict_on_batch([stack(history), taken]) > 0).astype("uint8")
-        imagined.append(frame)
-        history = np.concatenate([history[:, 1:], frame[:, None]], axis=1)
-        taken = taken[:, 1:]
-    return np.stack(imagined, axis=1)
+    def next_frame(history, taken, j):
+        return (model.predict_on_batch([stack(history), taken]) > 0).astype("uint8")
+
+    return autoregressive_rollout(next_frame, frames, past, actions)
 
 
 def unet(args):

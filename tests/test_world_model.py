@@ -12,6 +12,7 @@ from keras_score.world_model import (
     ActionEmbedding,
     LearnedEnvironment,
     WorldModel,
+    autoregressive_rollout,
     collect_minatar_episodes,
     starting_histories,
     transition_windows,
@@ -73,6 +74,23 @@ def test_minatar_episodes_are_binary_deterministic_and_long_under_the_tracker(ep
     assert len(tracked["actions"]) == 150  # the scripted paddle never loses the ball
     with pytest.raises(ValueError, match="`game` must be one of"):
         collect_minatar_episodes("pong")
+
+
+def test_autoregressive_rollout_feeds_each_prediction_back_with_the_actions_aligned():
+    seen = []
+
+    def next_frame(history, taken, j):
+        seen.append((history[0, :, 0, 0, 0].tolist(), taken[0].tolist(), j))
+        return np.full(history.shape[:1] + history.shape[2:], 10 + j)
+
+    frames = np.arange(3).reshape(1, 3, 1, 1, 1)
+    imagined = autoregressive_rollout(next_frame, frames, [[7, 8]], [[1, 2, 3]])
+    assert imagined[0, :, 0, 0, 0].tolist() == [10, 11, 12]
+    assert seen == [([0, 1, 2], [7, 8, 1], 0), ([1, 2, 10], [8, 1, 2], 1), ([2, 10, 11], [1, 2, 3], 2)]
+    with pytest.raises(ValueError, match=r"`past_actions` must have shape \(1, 2\)"):
+        autoregressive_rollout(next_frame, frames, [[7]], [[1]])
+    with pytest.raises(ValueError, match=r"`actions` must have shape \(1, T\)"):
+        autoregressive_rollout(next_frame, frames, [[7, 8]], [1])
 
 
 def test_action_embedding_is_one_vector_per_action_and_step():

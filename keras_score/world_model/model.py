@@ -13,6 +13,7 @@ from keras_score.objectives import DenoisingScoreMatching
 from keras_score.parameterization import EDMPreconditioning
 from keras_score.schedules import EDMSchedule
 from keras_score.world_model.encoder import ACTIONS, FRAMES, ActionEmbedding
+from keras_score.world_model.rollout import autoregressive_rollout
 from keras_score.world_model.windows import transition_windows
 
 
@@ -151,23 +152,30 @@ class WorldModel(ScoreModel):
         Returns:
             uint8 numpy array (batch, H, W, C) on the levels.
         """
-        frames = np.asarray(frames)
+        frames = self._check_history(frames)
         actions = np.asarray(actions)
+        if actions.shape != frames.shape[:2]:
+            raise ValueError(f"`actions` must have shape {frames.shape[:2]}; received shape {actions.shape}.")
+        return self._sample_next(frames, actions, seed)
+
+    def _check_history(self, frames):
+        frames = np.asarray(frames)
         self._check_frames(frames, "`frames`")
         if frames.ndim != 5 or frames.shape[1] != self.context_frames:
             raise ValueError(
                 f"`frames` must have shape (batch, {self.context_frames}, {', '.join(map(str, self.frame_shape))}); "
                 f"received shape {frames.shape}."
             )
-        if actions.shape != frames.shape[:2]:
-            raise ValueError(f"`actions` must have shape {frames.shape[:2]}; received shape {actions.shape}.")
+        return frames
+
+    def _sample_next(self, frames, actions, seed):
         sample = self.generate(
             len(frames),
             sampler=self.sampler,
             steps=self.steps,
             time_grid="karras",
             seed=seed,
-            condition={FRAMES: self._scaled(frames), ACTIONS: actions.astype("int32")},
+            condition={FRAMES: self._scaled(frames), ACTIONS: np.asarray(actions, dtype="int32")},
             verbose=0,
         )
         return self.normalizer.to_levels(sample)
@@ -184,23 +192,13 @@ class WorldModel(ScoreModel):
         Returns:
             uint8 numpy array (batch, T, H, W, C): the frames after each action.
         """
-        frames = np.asarray(frames)
-        past_actions = np.asarray(past_actions, dtype="int32").reshape(len(frames), -1)
-        actions = np.asarray(actions, dtype="int32")
-        if past_actions.shape[1] != self.context_frames - 1 or actions.ndim != 2 or len(actions) != len(frames):
-            raise ValueError(
-                f"`past_actions` must have shape (batch, {self.context_frames - 1}) and `actions` (batch, T); "
-                f"received {past_actions.shape} and {actions.shape}."
-            )
+        frames = self._check_history(frames)
         seed = validation.check_seed(seed)
-        history, taken, imagined = frames, past_actions, []
-        for j in range(actions.shape[1]):
-            taken = np.concatenate([taken, actions[:, j : j + 1]], axis=1)[:, -self.context_frames :]
-            frame = self.predict_next(history, taken, seed=(seed + j) % (validation.SEED_MAX + 1))
-            imagined.append(frame)
-            history = np.concatenate([history[:, 1:], frame[:, None]], axis=1)
-            taken = taken[:, 1:]
-        return np.stack(imagined, axis=1)
+
+        def next_frame(history, taken, j):
+            return self._sample_next(history, taken, (seed + j) % (validation.SEED_MAX + 1))
+
+        return autoregressive_rollout(next_frame, frames, past_actions, actions)
 
     def get_config(self):
         config = super().get_config()
