@@ -377,8 +377,7 @@ class ScoreModel(keras.Model):
             if not self.built:
                 first = next(iter(iterate_batches(x)))
                 self.build((None, *np.shape(first)[1:]))
-            if self.normalize and not self.normalizer.is_adapted:
-                self.normalizer.adapt(x)
+            self._adapt_preprocessing(x, y)
             if self.optimizer is not None and not self.optimizer.built:
                 self.optimizer.build(self.trainable_variables)  # so that a failure inside `fit` finds it to restore
             if checkpoint is not None:
@@ -393,6 +392,11 @@ class ScoreModel(keras.Model):
             history = super().fit(x, y, callbacks=callbacks, **kwargs)
         guard.raise_if_stopped()
         return history
+
+    def _adapt_preprocessing(self, x, y):
+        """Fits the data's standardisation at the first `fit` (after the data are checked)."""
+        if self.normalize and not self.normalizer.is_adapted:
+            self.normalizer.adapt(x)
 
     def _check_training_arrays(self, x, y):
         """Checks arrays and dicts of arrays on the host (datasets and loaders are checked as they stream)."""

@@ -124,12 +124,13 @@ class DiffusionPolicy(ChunkedPolicy, ScoreModel):
             the Keras `History`.
         """
         observations, actions = self._training_arrays(x, y)
-        if not self.built:
-            self.build((None, *actions.shape[1:]))
-        if not self.observation_encoder.is_adapted:
-            self._check_training_arrays(actions, {OBSERVATIONS: observations})
-            self.observation_encoder.adapt(observations)
         return super().fit(actions, {OBSERVATIONS: observations}, **kwargs)
+
+    def _adapt_preprocessing(self, x, y):
+        """Fits the actions' and the observations' standardisations at the first `fit`."""
+        super()._adapt_preprocessing(x, y)
+        if not self.observation_encoder.is_adapted:
+            self.observation_encoder.adapt(y[OBSERVATIONS])
 
     def _chunk(self, observations, seed):
         return self.generate(
