@@ -51,16 +51,6 @@ N_OBS, HORIZON, N_ACTION = 2, 16, 8
 BATCH_SIZE = 256
 
 
-def matched_width(params, observation_dim, action_dim, num_layers=3):
-    """The MLP width whose parameter count is closest to `params`."""
-
-    def count(h):
-        inputs, outputs = N_OBS * observation_dim, HORIZON * action_dim
-        return inputs * h + h + (num_layers - 1) * (h * h + h) + h * outputs + outputs
-
-    return min(range(8, 4096), key=lambda h: abs(count(h) - params))
-
-
 def learning_rate(episodes, args):
     """AdamW's learning rate: constant, or with `--schedule cosine` the paper's linear warm-up
     over `--warmup-steps` then cosine decay to 0 at the last step."""
@@ -90,7 +80,9 @@ def policies(observation_dim, action_dim, episodes, args):
     fit_diffusion = train(diffusion, episodes, args)
     if not args.baseline:
         return {"diffusion policy": (diffusion, fit_diffusion)}
-    width = matched_width(trainable_params(diffusion), observation_dim, action_dim)
+    width = RegressionPolicy.hidden_units_for(
+        trainable_params(diffusion), observation_dim, action_dim, n_obs_steps=N_OBS, horizon=HORIZON
+    )
     baseline = RegressionPolicy(
         observation_dim, hidden_units=width, n_obs_steps=N_OBS, horizon=HORIZON, n_action_steps=N_ACTION
     )

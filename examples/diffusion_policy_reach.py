@@ -83,7 +83,7 @@ def train_policies(episodes, epochs, down_dims, embedding_dim, seed):
     diffusion.compile(optimizer=keras.optimizers.AdamW(1e-3))
     diffusion.fit(episodes, batch_size=256, epochs=epochs, verbose=0)
     unet_params = sum(int(np.prod(v.shape)) for v in diffusion.trainable_variables)
-    width = int(np.sqrt(unet_params / 2))  # two hidden layers of width w hold about 2·w² parameters
+    width = RegressionPolicy.hidden_units_for(unet_params, observation_dim=2, action_dim=2, num_layers=3)
     regression = RegressionPolicy(2, hidden_units=width, num_layers=3)
     regression.compile(optimizer=keras.optimizers.AdamW(1e-3))
     regression.fit(episodes, batch_size=256, epochs=epochs, verbose=0)

@@ -169,3 +169,14 @@ def test_regression_baseline_trains_predicts_and_round_trips(demonstrations, tmp
     np.testing.assert_allclose(loaded.predict_chunk(obs[:3]), baseline.predict_chunk(obs[:3]), atol=1e-5)
     with pytest.raises(ValueError, match=r"`y` must be action chunks of shape \(n=3, horizon=8, a\)"):
         baseline.fit(obs[:3], np.zeros((3, 4, 2)))
+
+
+@pytest.mark.parametrize("params,num_layers", [(1_000_000, 3), (5_000, 1), (40_000, 2)])
+def test_regression_width_matches_a_parameter_count(params, num_layers):
+    def trained(width):
+        policy = RegressionPolicy(5, 2, hidden_units=width, num_layers=num_layers, horizon=8, n_action_steps=4)
+        policy.build()
+        return sum(int(np.prod(v.shape)) for v in policy.trainable_variables)
+
+    width = RegressionPolicy.hidden_units_for(params, 5, 2, num_layers=num_layers, horizon=8)
+    assert abs(trained(width) - params) <= min(abs(trained(width - 1) - params), abs(trained(width + 1) - params))

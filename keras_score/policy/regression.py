@@ -65,6 +65,37 @@ class RegressionPolicy(ChunkedPolicy, keras.Model):
         self.hidden = [layers.Dense(self.hidden_units, activation="mish") for _ in range(self.num_layers)]
         self.head = None
 
+    @staticmethod
+    def hidden_units_for(params, observation_dim, action_dim, num_layers=3, n_obs_steps=2, horizon=16):
+        """The hidden width whose trained parameter count is closest to `params` (a size-matched baseline).
+
+        The MLP holds in·w + w + (L − 1)(w² + w) + w·out + out parameters,
+        in = n_obs_steps·observation_dim and out = horizon·action_dim.
+
+        Args:
+            params: the parameter count to match (e.g. the diffusion policy's network).
+            observation_dim, action_dim, num_layers, n_obs_steps, horizon: the baseline's shape.
+
+        Returns:
+            int, the `hidden_units` to give.
+
+        Example:
+        >>> RegressionPolicy.hidden_units_for(1_000_000, observation_dim=2, action_dim=2)
+        697
+        """
+        params = validation.check_int(params, "params", minimum=1)
+        num_layers = validation.check_int(num_layers, "num_layers", minimum=1)
+        inputs = n_obs_steps * validation.check_int(observation_dim, "observation_dim", minimum=1)
+        outputs = horizon * validation.check_int(action_dim, "action_dim", minimum=1)
+
+        def count(w):
+            return inputs * w + w + (num_layers - 1) * (w * w + w) + w * outputs + outputs
+
+        a, b = num_layers - 1, inputs + 1 + (num_layers - 1) + outputs
+        c = outputs - params
+        root = -c / b if a == 0 else (-b + np.sqrt(b * b - 4 * a * c)) / (2 * a)
+        return min((max(1, int(np.floor(root)) + d) for d in (0, 1)), key=lambda w: abs(count(w) - params))
+
     def build(self, input_shape=None):
         if self.action_dim is None:
             raise ValueError("The regression policy is not built: call `fit` first, or give `action_dim`.")
