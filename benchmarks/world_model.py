@@ -1,19 +1,24 @@
 """A diffusion world model of MinAtar Breakout against copying the last frame and an MSE next-frame regressor.
 
 Usage:
-    KERAS_BACKEND=jax python benchmarks/world_model.py [--epochs 10] [--quick]
+    KERAS_BACKEND=jax python benchmarks/world_model.py [--epochs 10] [--sticky 0.1] [--quick]
+    KERAS_BACKEND=torch python benchmarks/world_model.py --cost-only   # the cost per frame on a backend
 
 Data (offline, fixed seeds): `collect_minatar_episodes("breakout")` — the
 ball-tracking paddle with random actions while the ball rises — 300
-training episodes (seed 0) and 100 held-out ones (seed 1), ≤ 200 steps.
+training episodes (seed 0) and 100 held-out ones (seed 1), ≤ 200 steps;
+with `--sticky p` the game repeats the previous action with probability p
+(MinAtar's default 0.1), which makes its transitions stochastic.
 From every held-out episode long enough, one start at a random step (k =
 4 real frames and the 3 actions between them), then 15 actions of the
 episode itself: each model imagines the 15 frames under the same actions,
 and they are compared with the real ones.
 
 Models, on the same transitions:
-- diffusion: `WorldModel` (DIAMOND's design, 3 Euler steps per frame) with
-  `UNet(channels=--channels, channel_multipliers=(1, 2), blocks_per_level=2)`;
+- diffusion: `WorldModel` (DIAMOND's design) with `UNet(channels=--channels,
+  channel_multipliers=(1, 2), blocks_per_level=--blocks)`, each frame sampled
+  by three samplers at the same 3 denoiser evaluations: DIAMOND's 3 Euler
+  steps, 2 Heun steps (the last one Euler) and 3 DPM-Solver++(2M) steps;
 - regression: the same UNet and action embedding, fed the same frame
   stack and a constant noise level, trained by MSE to output the next frame
   directly (deterministic), thresholded at the midpoint;
@@ -28,12 +33,14 @@ backend it runs on; and the fit seconds.
 """
 
 import argparse
+import functools
 import time
 
 import keras
 import numpy as np
 from keras import ops
 
+from keras_score import samplers
 from keras_score.metrics import channel_f1
 from keras_score.networks import UNet
 from keras_score.world_model import (
@@ -98,6 +105,17 @@ def unet(args):
     return UNet(channels=args.channels, channel_multipliers=(1, 2), blocks_per_level=args.blocks, output_channels=4)
 
 
+SAMPLERS = (("euler", 3), ("heun", 2), ("dpmpp_2m", 3))  # 3 denoiser evaluations per frame each
+
+
+def timed_rollout(rollout, frames, past, actions):
+    """(imagined frames, seconds per imagined frame for the whole batch), after a first, compiling step."""
+    rollout(frames, past, actions[:, :1])
+    start = time.perf_counter()
+    imagined = rollout(frames, past, actions)
+    return imagined, (time.perf_counter() - start) / actions.shape[1]
+
+
 def main():
     parser = argparse.ArgumentParser(description="Diffusion world model of MinAtar Breakout against baselines.")
     parser.add_argument("--epochs", type=int, default=10)
@@ -105,13 +123,19 @@ def main():
     parser.add_argument("--blocks", type=int, default=2)
     parser.add_argument("--train-episodes", type=int, default=300)
     parser.add_argument("--test-episodes", type=int, default=100)
+    parser.add_argument("--sticky", type=float, default=0.0, help="sticky_action_prob of the game (MinAtar's: 0.1)")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run")
+    parser.add_argument(
+        "--cost-only", action="store_true", help="the cost per imagined frame only: models fitted on 4 episodes"
+    )
     args = parser.parse_args()
     if args.quick:
         args.epochs, args.channels, args.blocks, args.train_episodes, args.test_episodes = 1, 8, 1, 10, 10
+    if args.cost_only:
+        args.epochs, args.train_episodes = 1, 4
     print(f"backend {keras.backend.backend()}, {args}")
-    train = collect_minatar_episodes("breakout", args.train_episodes, seed=0, max_steps=200)
-    test = collect_minatar_episodes("breakout", args.test_episodes, seed=1, max_steps=200)
+    train = collect_minatar_episodes("breakout", args.train_episodes, 0, 200, sticky_action_prob=args.sticky)
+    test = collect_minatar_episodes("breakout", args.test_episodes, 1, 200, sticky_action_prob=args.sticky)
     frames, past, actions, real = starts(test, seed=2)
     print(f"{sum(len(e['actions']) for e in train)} training transitions; {len(frames)} held-out starts")
     results, costs, fits = {}, {}, {}
@@ -122,10 +146,11 @@ def main():
     start = time.perf_counter()
     diffusion.fit(train, batch_size=64, epochs=args.epochs, verbose=0)
     fits["diffusion"] = time.perf_counter() - start
-    diffusion.rollout(frames[:, :], past, actions[:, :1], seed=0)  # compiles the sampling loop
-    start = time.perf_counter()
-    results["diffusion"] = diffusion.rollout(frames, past, actions, seed=0)
-    costs["diffusion"] = (time.perf_counter() - start) / HORIZON
+    for name, steps in SAMPLERS:
+        diffusion.sampler, diffusion.steps = samplers.get(name), steps
+        label = f"diffusion, {name} {steps} (NFE {diffusion.sampler.num_function_evals(steps)})"
+        rollout = functools.partial(diffusion.rollout, seed=0)
+        results[label], costs[label] = timed_rollout(rollout, frames, past, actions)
 
     keras.utils.set_random_seed(0)
     regressor = NextFrameRegressor(unet(args), 6, diffusion.action_units)
@@ -135,22 +160,22 @@ def main():
     regressor.fit([stack(context), taken], 2.0 * targets.astype("float32") - 1.0, batch_size=64, epochs=args.epochs,
                   verbose=0)
     fits["regression"] = time.perf_counter() - start
-    regressor_rollout(regressor, frames, past, actions[:, :1])
-    start = time.perf_counter()
-    results["regression"] = regressor_rollout(regressor, frames, past, actions)
-    costs["regression"] = (time.perf_counter() - start) / HORIZON
+    results["regression"], costs["regression"] = timed_rollout(
+        functools.partial(regressor_rollout, regressor), frames, past, actions
+    )
     results["copy"] = np.repeat(frames[:, -1:], HORIZON, axis=1)
     costs["copy"] = 0.0
 
     print(f"fit seconds: {fits}; trained parameters {diffusion.network.count_params():,} (UNet)")
-    print("| model | " + " | ".join(f"h={h}" for h in range(1, HORIZON + 1)) + " |")
-    print("|---|" + "---|" * HORIZON)
-    scores = {name: channel_f1(imagined, real) for name, imagined in results.items()}
-    for name, f1 in scores.items():
-        print(f"| {name}, mean F1 | " + " | ".join(f"{v:.3f}" for v in f1.mean(axis=1)) + " |")
-    for c, channel in enumerate(CHANNELS):
+    if not args.cost_only:
+        print("| model | " + " | ".join(f"h={h}" for h in range(1, HORIZON + 1)) + " |")
+        print("|---|" + "---|" * HORIZON)
+        scores = {name: channel_f1(imagined, real) for name, imagined in results.items()}
         for name, f1 in scores.items():
-            print(f"| {name}, {channel} | " + " | ".join(f"{v:.3f}" for v in f1[:, c]) + " |")
+            print(f"| {name}, mean F1 | " + " | ".join(f"{v:.3f}" for v in f1.mean(axis=1)) + " |")
+        for c, channel in enumerate(CHANNELS):
+            for name, f1 in scores.items():
+                print(f"| {name}, {channel} | " + " | ".join(f"{v:.3f}" for v in f1[:, c]) + " |")
     for name, cost in costs.items():
         print(f"{name}: {1000 * cost / len(frames):.3f} ms per imagined frame ({len(frames)} frames per call)")
 

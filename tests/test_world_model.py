@@ -76,6 +76,17 @@ def test_minatar_episodes_are_binary_deterministic_and_long_under_the_tracker(ep
         collect_minatar_episodes("pong")
 
 
+def test_sticky_actions_repeat_the_previous_action():
+    (always,) = collect_minatar_episodes("breakout", 1, seed=0, max_steps=30, sticky_action_prob=1.0)
+    paddle = always["frames"][:, 9, :, 0]
+    assert np.all(paddle == paddle[0]) and np.any(always["actions"] != 0)  # every step repeats the first no-op
+    (some,) = collect_minatar_episodes("breakout", 1, seed=0, max_steps=30, sticky_action_prob=0.5)
+    (none,) = collect_minatar_episodes("breakout", 1, seed=0, max_steps=30)
+    assert not np.array_equal(some["frames"][: len(none["frames"])], none["frames"][: len(some["frames"])])
+    with pytest.raises(ValueError, match="`sticky_action_prob` must be"):
+        collect_minatar_episodes("breakout", 1, sticky_action_prob=1.5)
+
+
 def test_autoregressive_rollout_feeds_each_prediction_back_with_the_actions_aligned():
     seen = []
 

@@ -13,12 +13,15 @@ def _import_minatar():
     return Environment
 
 
-def make_minatar_env(game="breakout", seed=0):
-    """A MinAtar game without sticky actions, seeded.
+def make_minatar_env(game="breakout", seed=0, sticky_action_prob=0.0):
+    """A MinAtar game, seeded, without sticky actions unless asked.
 
     Args:
         game: "breakout", "freeway", "asterix", "seaquest" or "space_invaders".
         seed: seed of the game's own randomness.
+        sticky_action_prob: probability that a step repeats the previous
+            action instead of the one given (MinAtar's own default is 0.1;
+            it makes even Breakout's transitions stochastic given the action).
 
     Returns:
         `minatar.Environment`; `state()` is a (10, 10, C) boolean frame.
@@ -29,7 +32,8 @@ def make_minatar_env(game="breakout", seed=0):
     (10, 10, 4)
     """
     game = validation.check_choice(game, "game", ("breakout", "freeway", "asterix", "seaquest", "space_invaders"))
-    env = _import_minatar()(game, sticky_action_prob=0.0, difficulty_ramping=False)
+    sticky = validation.check_float(sticky_action_prob, "sticky_action_prob", minimum=0.0, maximum=1.0)
+    env = _import_minatar()(game, sticky_action_prob=sticky, difficulty_ramping=False)
     env.seed(validation.check_seed(seed))
     env.reset()
     return env
@@ -61,7 +65,9 @@ def _rising(env):
     return bool(len(ball) and len(trail) and ball[0][0] < trail[0][0])
 
 
-def collect_minatar_episodes(game="breakout", num_episodes=20, seed=0, max_steps=200, random_fraction=0.3):
+def collect_minatar_episodes(
+    game="breakout", num_episodes=20, seed=0, max_steps=200, random_fraction=0.3, sticky_action_prob=0.0
+):
     """Episodes of a MinAtar game under a mix of a uniformly random and a scripted policy.
 
     In Breakout, while the ball rises each step takes a uniformly random
@@ -77,6 +83,8 @@ def collect_minatar_episodes(game="breakout", num_episodes=20, seed=0, max_steps
         seed: seed of the game and of the policy's choices.
         max_steps: the longest episode.
         random_fraction: Breakout: probability of a random action at a step where the ball rises.
+        sticky_action_prob: as `make_minatar_env`; the recorded action is the one
+            chosen, not the one the game repeated.
 
     Returns:
         A list of dicts {"frames": uint8 (T + 1, 10, 10, C) with values 0/1,
@@ -93,7 +101,7 @@ def collect_minatar_episodes(game="breakout", num_episodes=20, seed=0, max_steps
     num_episodes = validation.check_int(num_episodes, "num_episodes", minimum=1)
     max_steps = validation.check_int(max_steps, "max_steps", minimum=1)
     fraction = validation.check_float(random_fraction, "random_fraction", minimum=0.0, maximum=1.0)
-    env = make_minatar_env(game, seed)
+    env = make_minatar_env(game, seed, sticky_action_prob)
     rng = np.random.default_rng(validation.check_seed(seed))
     scripted = breakout_tracker if game == "breakout" else None
     episodes = []
