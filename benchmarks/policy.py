@@ -11,7 +11,9 @@ in one batch). The diffusion policy is a `DiffusionPolicy` with a
 `TemporalUNet` of widths `--down-dims` and 10 DDIM steps; the baseline a
 `RegressionPolicy` MLP (3 hidden layers) whose width is chosen to give it
 about as many parameters. Both train with AdamW for the same number of
-epochs at batch 256.
+epochs at batch 256, by default with the paper's schedule: a linear warm-up
+over 500 steps to 1e-3, then cosine decay to 0 at the last step
+(`--schedule constant` keeps 1e-3 throughout).
 
 reach (`ObstacleReach`): 200 expert episodes (seeds 0…199), whose expert
 goes left or right of the obstacle with probability ½; 100 evaluation
@@ -58,8 +60,9 @@ def learning_rate(episodes, args):
         return args.learning_rate
     windows = len(demonstration_windows(episodes, N_OBS, HORIZON, N_ACTION)[0])
     steps = args.epochs * -(-windows // BATCH_SIZE)
+    warmup = min(args.warmup_steps, steps // 2)
     return keras.optimizers.schedules.CosineDecay(
-        0.0, steps - args.warmup_steps, warmup_target=args.learning_rate, warmup_steps=args.warmup_steps
+        0.0, steps - warmup, warmup_target=args.learning_rate, warmup_steps=warmup
     )
 
 
@@ -161,12 +164,12 @@ def main():
     parser.add_argument("--down-dims", default="64,128", help="the TemporalUNet's widths")
     parser.add_argument("--embedding-dim", type=int, default=64)
     parser.add_argument("--learning-rate", type=float, default=1e-3)
-    parser.add_argument("--schedule", choices=["constant", "cosine"], default="constant")
+    parser.add_argument("--schedule", choices=["constant", "cosine"], default="cosine")
     parser.add_argument("--warmup-steps", type=int, default=500, help="with --schedule cosine")
     parser.add_argument("--no-baseline", dest="baseline", action="store_false", help="the diffusion policy only")
     parser.add_argument("--reach-demos", type=int, default=200)
     parser.add_argument("--reach-rollouts", type=int, default=100)
-    parser.add_argument("--pusht-demos", type=int, default=100)
+    parser.add_argument("--pusht-demos", type=int, default=200)
     parser.add_argument("--pusht-rollouts", type=int, default=50)
     parser.add_argument("--pusht-pose", action="store_true", help="observe the block's pose, not its keypoints")
     parser.add_argument("--seed", type=int, default=0)
