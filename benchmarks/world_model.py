@@ -105,6 +105,7 @@ def unet(args):
     return UNet(channels=args.channels, channel_multipliers=(1, 2), blocks_per_level=args.blocks, output_channels=4)
 
 
+ACTION_UNITS = 16  # WorldModel's default action embedding
 SAMPLERS = (("euler", 3), ("heun", 2), ("dpmpp_2m", 3))  # 3 denoiser evaluations per frame each
 
 
@@ -116,6 +117,39 @@ def timed_rollout(rollout, frames, past, actions):
     return imagined, (time.perf_counter() - start) / actions.shape[1]
 
 
+def diffusion_model(args, train, frames, past, actions):
+    """The trained diffusion world model's rollouts and costs per sampler, and its fit seconds and losses by epoch."""
+    keras.utils.set_random_seed(0)
+    diffusion = WorldModel((10, 10, 4), 6, context_frames=K, network=unet(args), seed=0)
+    diffusion.compile(optimizer=keras.optimizers.AdamW(1e-3))
+    start = time.perf_counter()
+    history = diffusion.fit(train, batch_size=64, epochs=args.epochs, verbose=0)
+    fit = (time.perf_counter() - start, history.history["loss"])
+    print(f"diffusion: {diffusion.network.count_params():,} UNet parameters")
+    results, costs = {}, {}
+    for name, steps in SAMPLERS:
+        diffusion.sampler, diffusion.steps = samplers.get(name), steps
+        label = f"diffusion, {name} {steps} (NFE {diffusion.sampler.num_function_evals(steps)})"
+        rollout = functools.partial(diffusion.rollout, seed=0)
+        results[label], costs[label] = timed_rollout(rollout, frames, past, actions)
+    return results, costs, fit
+
+
+def regression_model(args, train, frames, past, actions):
+    """The MSE regressor's rollout, its cost, and its fit seconds and losses by epoch."""
+    keras.utils.set_random_seed(0)
+    regressor = NextFrameRegressor(unet(args), 6, ACTION_UNITS)
+    regressor.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mse")
+    context, taken, targets = transition_windows(train, K)
+    start = time.perf_counter()
+    history = regressor.fit(
+        [stack(context), taken], 2.0 * targets.astype("float32") - 1.0, batch_size=64, epochs=args.epochs, verbose=0
+    )
+    fit = (time.perf_counter() - start, history.history["loss"])
+    imagined, cost = timed_rollout(functools.partial(regressor_rollout, regressor), frames, past, actions)
+    return imagined, cost, fit
+
+
 def main():
     parser = argparse.ArgumentParser(description="Diffusion world model of MinAtar Breakout against baselines.")
     parser.add_argument("--epochs", type=int, default=10)
@@ -124,6 +158,7 @@ def main():
     parser.add_argument("--train-episodes", type=int, default=300)
     parser.add_argument("--test-episodes", type=int, default=100)
     parser.add_argument("--sticky", type=float, default=0.0, help="sticky_action_prob of the game (MinAtar's: 0.1)")
+    parser.add_argument("--models", default="diffusion,regression", help="which trained models to run (copy always)")
     parser.add_argument("--quick", action="store_true", help="tiny settings: a smoke run")
     parser.add_argument(
         "--cost-only", action="store_true", help="the cost per imagined frame only: models fitted on 4 episodes"
@@ -140,33 +175,20 @@ def main():
     print(f"{sum(len(e['actions']) for e in train)} training transitions; {len(frames)} held-out starts")
     results, costs, fits = {}, {}, {}
 
-    keras.utils.set_random_seed(0)
-    diffusion = WorldModel((10, 10, 4), 6, context_frames=K, network=unet(args), seed=0)
-    diffusion.compile(optimizer=keras.optimizers.AdamW(1e-3))
-    start = time.perf_counter()
-    diffusion.fit(train, batch_size=64, epochs=args.epochs, verbose=0)
-    fits["diffusion"] = time.perf_counter() - start
-    for name, steps in SAMPLERS:
-        diffusion.sampler, diffusion.steps = samplers.get(name), steps
-        label = f"diffusion, {name} {steps} (NFE {diffusion.sampler.num_function_evals(steps)})"
-        rollout = functools.partial(diffusion.rollout, seed=0)
-        results[label], costs[label] = timed_rollout(rollout, frames, past, actions)
-
-    keras.utils.set_random_seed(0)
-    regressor = NextFrameRegressor(unet(args), 6, diffusion.action_units)
-    regressor.compile(optimizer=keras.optimizers.AdamW(1e-3), loss="mse")
-    context, taken, targets = transition_windows(train, K)
-    start = time.perf_counter()
-    regressor.fit([stack(context), taken], 2.0 * targets.astype("float32") - 1.0, batch_size=64, epochs=args.epochs,
-                  verbose=0)
-    fits["regression"] = time.perf_counter() - start
-    results["regression"], costs["regression"] = timed_rollout(
-        functools.partial(regressor_rollout, regressor), frames, past, actions
-    )
+    models = args.models.split(",")
+    if "diffusion" in models:
+        diffusion_results, diffusion_costs, fits["diffusion"] = diffusion_model(args, train, frames, past, actions)
+        results.update(diffusion_results)
+        costs.update(diffusion_costs)
+    if "regression" in models:
+        results["regression"], costs["regression"], fits["regression"] = regression_model(
+            args, train, frames, past, actions
+        )
     results["copy"] = np.repeat(frames[:, -1:], HORIZON, axis=1)
     costs["copy"] = 0.0
 
-    print(f"fit seconds: {fits}; trained parameters {diffusion.network.count_params():,} (UNet)")
+    for name, (seconds, losses) in fits.items():
+        print(f"{name}: fit {seconds:.0f} s, training loss by epoch " + " ".join(f"{v:.4f}" for v in losses))
     if not args.cost_only:
         print("| model | " + " | ".join(f"h={h}" for h in range(1, HORIZON + 1)) + " |")
         print("|---|" + "---|" * HORIZON)
