@@ -80,6 +80,12 @@ class NextFrameRegressor(keras.Model):
         self.network = network
         self.actions = ActionEmbedding(num_actions, action_units)
 
+    def build(self, input_shape):
+        """Builds every weight by one forward pass on zeros (as the world model's denoiser does)."""
+        context_shape, actions_shape = input_shape
+        self.call((ops.zeros((1, *context_shape[1:])), ops.zeros((1, *actions_shape[1:]), dtype="int32")))
+        self.built = True
+
     def call(self, inputs):
         context, actions = inputs  # context (b, H, W, k·C) in [−1, 1]
         channels = ops.shape(context)[-1] // K
