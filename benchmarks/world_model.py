@@ -111,7 +111,7 @@ def unet(args):
     return UNet(channels=args.channels, channel_multipliers=(1, 2), blocks_per_level=args.blocks, output_channels=4)
 
 
-ACTION_UNITS = 16  # WorldModel's default action embedding
+ACTION_UNITS = 16  # each step's action embedding, the same in both models
 SAMPLERS = (("euler", 3), ("heun", 2), ("dpmpp_2m", 3))  # 3 denoiser evaluations per frame each
 
 
@@ -126,7 +126,7 @@ def timed_rollout(rollout, frames, past, actions):
 def diffusion_model(args, train, frames, past, actions):
     """The trained diffusion world model's rollouts and costs per sampler, and its fit seconds and losses by epoch."""
     keras.utils.set_random_seed(0)
-    diffusion = WorldModel((10, 10, 4), 6, context_frames=K, network=unet(args), seed=0)
+    diffusion = WorldModel((10, 10, 4), 6, context_frames=K, network=unet(args), action_units=ACTION_UNITS, seed=0)
     diffusion.compile(optimizer=keras.optimizers.AdamW(1e-3))
     start = time.perf_counter()
     history = diffusion.fit(train, batch_size=64, epochs=args.epochs, verbose=0)
