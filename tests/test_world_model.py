@@ -6,7 +6,7 @@ import keras
 import numpy as np
 import pytest
 
-from keras_score.metrics import channel_f1
+from keras_score.metrics import channel_f1, frame_total_variation
 from keras_score.networks import UNet
 from keras_score.world_model import (
     ActionEmbedding,
@@ -186,3 +186,22 @@ def test_channel_f1_counts_per_channel_and_step():
     np.testing.assert_array_equal(f1[:, 1], [1.0, 1.0, 1.0])  # nothing to find, nothing invented
     with pytest.raises(ValueError, match="of one shape"):
         channel_f1(predicted[:1], real)
+
+
+def test_frame_total_variation_is_half_the_l1_distance_of_frame_rates():
+    frames = np.zeros((2, 4, 1, 2, 2, 1), "uint8")
+    frames[0, :3, 0, 0, 0, 0] = 1  # start 0: frame A three times in four, frame B once
+    real = np.zeros((2, 2, 1, 2, 2, 1), "uint8")
+    real[0, :, 0, 1, 1, 0] = 1  # start 0: frame C twice, shared with neither
+    real[1, 0, 0, 0, 0, 0] = 1  # start 1: one A, one B against four B
+    np.testing.assert_allclose(frame_total_variation(frames, real), [[1.0], [0.5]])
+    np.testing.assert_allclose(frame_total_variation(frames[:, ::-1], real), [[1.0], [0.5]])  # order of draws
+    with pytest.raises(ValueError, match="trajectory sets"):
+        frame_total_variation(frames[:1], real)
+
+
+def test_frame_total_variation_converges_to_the_distance_of_the_laws():
+    rng = np.random.default_rng(0)
+    on_03 = rng.random((1, 20000, 1, 1, 1, 1)) < 0.3
+    on_05 = rng.random((1, 20000, 1, 1, 1, 1)) < 0.5
+    np.testing.assert_allclose(frame_total_variation(on_03, on_05), [[0.2]], atol=0.015)

@@ -9,6 +9,7 @@
 | `InceptionScore` (IS)       | `inception_score_splits`      | class probabilities of one set   |
 |                             | `fisher_divergence`           | a score against the exact score  |
 |                             | `channel_f1`                  | imagined frames against real ones |
+|                             | `frame_total_variation`       | laws of imagined and real frames |
 
 The functions take NumPy arrays and return floats; the metrics are
 `keras.metrics.Metric`s fed batch by batch with `update_state(real, generated)`
@@ -25,6 +26,7 @@ from keras_score.metrics.feature_extractors import (
     train_digits_classifier,
 )
 from keras_score.metrics.fisher import fisher_divergence
+from keras_score.metrics.frame_distribution import frame_total_variation
 from keras_score.metrics.frame_f1 import channel_f1
 from keras_score.metrics.frechet import FrechetDistance, frechet_distance
 from keras_score.metrics.inception_score import InceptionScore, inception_score_splits
@@ -46,6 +48,7 @@ __all__ = [
     "digits_classifier",
     "feature_extractors",
     "fisher_divergence",
+    "frame_total_variation",
     "frechet_distance",
     "inception_score_splits",
     "kernel_distance",
