@@ -1,7 +1,7 @@
 """The `keras-score` command line: train on a typed table or on images, sample from a saved model, run a demo.
 
     keras-score inspect data.csv [--schema-out schema.json]
-    keras-score train data.csv --out model.keras [--steps 2000] [--schema schema.json] [--hidden-units 256] ...
+    keras-score train data.csv --out model.keras [--steps 500] [--schema schema.json] [--hidden-units 256] ...
     keras-score train images/ --out model.keras [--levels 256] [--image-size 28x28] (or an .npz of images)
     keras-score sample model.keras -n 1000 --out samples.csv [--where gender=F] [--sampler heun] [--steps 32]
     keras-score sample model.keras -n 64 --out grid.png [--labels 3,7] (or --out folder/, one PNG per sample)
@@ -39,7 +39,7 @@ from keras_score import io as table_io
 from keras_score.cli_training import fit_from_command_line
 from keras_score.validation import SEED_MAX
 
-TRAIN_DEFAULTS = {"steps": 2000, "batch_size": 256, "hidden_units": 256, "blocks": 3, "learning_rate": 2e-3}
+TRAIN_DEFAULTS = {"steps": None, "batch_size": 256, "hidden_units": 256, "blocks": 3, "learning_rate": 2e-3}
 DEMO_DEFAULTS = {"steps": 3000, "batch_size": 256, "hidden_units": 128, "blocks": 3, "learning_rate": 1e-3}
 QUICK_DEFAULTS = {"steps": 20, "batch_size": 64, "hidden_units": 16, "blocks": 1, "learning_rate": 1e-3}
 DEMO_ROWS = 20000
@@ -179,15 +179,14 @@ def positive_float(text):
 
 def _add_training_arguments(parser, defaults):
     """Adds the network and optimisation options; their defaults are filled in by `_resolve`."""
+    images = cli_images.IMAGE_DEFAULTS
+    steps = defaults["steps"] or f"a table's 400 passes over its rows, 100-2000; images {images['steps']}"
     length = parser.add_mutually_exclusive_group()
     length.add_argument("--epochs", type=positive_int, help="number of passes over the data")
     length.add_argument(
-        "--steps",
-        type=positive_int,
-        help=f"number of optimiser steps, rounded up to whole epochs (default {defaults['steps']})",
+        "--steps", type=positive_int, help=f"number of optimiser steps, rounded up to whole epochs (default {steps})"
     )
     parser.add_argument("--batch-size", type=positive_int, help=f"batch size (default {defaults['batch_size']})")
-    images = cli_images.IMAGE_DEFAULTS
     parser.add_argument(
         "--hidden-units",
         type=positive_int,

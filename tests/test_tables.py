@@ -211,6 +211,16 @@ def test_table_model_saves_and_loads(tmp_path, trained, frame):
     pd.testing.assert_frame_equal(restored.generate(16, seed=4, steps=4), trained.generate(16, seed=4, steps=4))
 
 
+def test_default_length_is_400_passes_within_100_to_2000_steps(frame):
+    assert [TableModel.default_steps(rows) for rows in (20, 142, 455, 1280, 5093)] == [100, 222, 711, 2000, 2000]
+    assert TableModel.default_steps(142, batch_size=64) == 888
+    with pytest.raises(ValueError, match="`num_rows` must be"):
+        TableModel.default_steps(0)
+    model = TableModel(keras_score_mlp(), seed=0)
+    model.fit(frame.head(40), verbose=0)  # 400 passes of 40 rows are 63 steps of 256: the floor, 100
+    assert int(model.optimizer.iterations) == 100
+
+
 def test_failed_fit_leaves_a_new_model_unfitted(frame):
     model = TableModel(keras_score_mlp(), seed=0)
     with pytest.raises(ValueError, match="`steps` must be"):
